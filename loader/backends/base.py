@@ -1,0 +1,355 @@
+"""What every backend does, in portable SQL; dialects override the few differences.
+
+A backend owns one connection. The load is: create the raw and meta tables if
+missing, stage the file's valid records in a temporary table (each database's
+bulk path), then one transaction that takes the source's lock and the database
+clock, de-duplicates, filters by watermark and hash, upserts into raw, moves
+the watermark and writes the load log. Everything before that transaction is
+invisible to readers; a failure or a kill rolls all of it back.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from datetime import datetime
+
+import pyarrow as pa
+
+from ..errors import TableShapeError
+from ..faults import crash_point
+from ..profiles import Target
+
+RAW_COLUMNS = (
+    "id",
+    "payload",
+    "payload_hash",
+    "record_updated_at",
+    "ingested_at",
+    "source_file",
+    "load_id",
+)
+
+# Logical types of the meta tables (contract with macros/audit/create_meta_tables).
+META_TABLES: dict[str, list[tuple[str, str]]] = {
+    "watermark": [
+        ("source_name", "key"),
+        ("last_updated_at", "ts"),
+        ("load_id", "id"),
+        ("updated_at", "ts"),
+    ],
+    "load_file": [
+        ("load_id", "id"),
+        ("source_name", "key"),
+        ("target_table", "key"),
+        ("source_file", "text"),
+        ("file_sha256", "id"),
+        ("status", "id"),
+        ("rows_read", "int"),
+        ("rows_written", "int"),
+        ("rows_skipped", "int"),
+        ("rows_rejected", "int"),
+        ("started_at", "ts"),
+        ("ended_at", "ts"),
+    ],
+    "load_reject": [
+        ("load_id", "id"),
+        ("source_file", "text"),
+        ("line_number", "int"),
+        ("reason", "text"),
+        ("line_excerpt", "text"),
+        ("rejected_at", "ts"),
+    ],
+    "job_run": [
+        ("run_id", "id"),
+        ("job_name", "key"),
+        ("status", "id"),
+        ("started_at", "ts"),
+        ("ended_at", "ts"),
+        ("duration_ms", "int"),
+        ("metrics_json", "text"),
+        ("error_message", "text"),
+    ],
+}
+
+STAGE_SCHEMA = pa.schema(
+    [
+        ("line_number", pa.int64()),
+        ("id", pa.string()),
+        ("payload", pa.string()),
+        ("payload_hash", pa.string()),
+        ("record_updated_at", pa.timestamp("us")),
+    ]
+)
+
+
+@dataclass
+class ApplyResult:
+    ingested_at: datetime
+    staged: int
+    duplicates_in_file: int
+    below_watermark: int
+    unchanged: int
+    inserted: int
+    updated: int
+    watermark_before: datetime | None
+    watermark_after: datetime | None
+
+    @property
+    def written(self) -> int:
+        return self.inserted + self.updated
+
+
+class Backend(ABC):
+    """Portable parts. Subclasses set `param` and the type names, and override dialect bits."""
+
+    param = "?"
+    types: dict[str, str] = {}
+    raw_types: dict[str, str] = {}
+
+    def __init__(self, target: Target):
+        self.target = target
+        self.conn = None
+
+    # -- connection -------------------------------------------------------
+    @abstractmethod
+    def connect(self, lock_timeout: float, on_wait=None) -> None:
+        """Open self.conn; wait at most lock_timeout seconds for a lock, calling on_wait once."""
+
+    def close(self) -> None:
+        if self.conn is not None:
+            self.conn.close()
+            self.conn = None
+
+    def execute(self, sql: str, params: tuple | list = ()):
+        cur = self.conn.cursor()
+        cur.execute(sql, params)
+        return cur
+
+    def scalar(self, sql: str, params: tuple | list = ()):
+        rows = self.execute(sql, params).fetchall()
+        return rows[0][0] if rows else None
+
+    def begin(self) -> None:
+        self.execute("begin transaction")
+
+    def commit(self) -> None:
+        self.execute("commit")
+
+    def rollback(self) -> None:
+        try:
+            self.execute("rollback")
+        except Exception:  # noqa: BLE001 - nothing to roll back is fine
+            pass
+
+    # -- names --------------------------------------------------------------
+    @staticmethod
+    def quote(name: str) -> str:
+        return '"' + name + '"'
+
+    def table(self, schema: str, name: str) -> str:
+        return f"{self.quote(schema)}.{self.quote(name)}"
+
+    # -- DDL ----------------------------------------------------------------
+    def table_columns(self, schema: str, name: str) -> list[str]:
+        cur = self.execute(
+            "select column_name from information_schema.columns "
+            f"where table_schema = {self.param} and table_name = {self.param} "
+            "order by ordinal_position",
+            (schema, name),
+        )
+        return [r[0] for r in cur.fetchall()]
+
+    def create_schema(self, schema: str) -> None:
+        self.execute(f"create schema if not exists {self.quote(schema)}")
+
+    def create_table(self, schema: str, name: str, columns: list[tuple[str, str]]) -> None:
+        cols = ", ".join(f"{self.quote(c)} {t}" for c, t in columns)
+        self.execute(f"create table if not exists {self.table(schema, name)} ({cols})")
+
+    def ensure_meta(self) -> None:
+        self.create_schema("meta")
+        for name, cols in META_TABLES.items():
+            self.create_table("meta", name, [(c, self.types[t]) for c, t in cols])
+
+    def ensure_raw(self, schema: str, name: str) -> None:
+        """Create the raw table, or check that an existing one has the raw contract's columns."""
+        self.create_schema(schema)
+        existing = [c.lower() for c in self.table_columns(schema, name)]
+        if not existing:
+            self.create_table(schema, name, [(c, self.raw_types[c]) for c in RAW_COLUMNS])
+            return
+        missing = [c for c in RAW_COLUMNS if c not in existing]
+        if missing:
+            raise TableShapeError(
+                f"table {schema}.{name} exists but lacks the raw columns {', '.join(missing)}",
+                "Load into a new table, or rename the existing one out of the way",
+            )
+
+    # -- audit --------------------------------------------------------------
+    @abstractmethod
+    def now_sql(self) -> str:
+        """SQL for the database's current UTC time as a naive timestamp."""
+
+    def job_start(self, run_id: str, job_name: str, metrics_json: str) -> datetime:
+        """Committed at once, so a killed load stays visible as 'running'."""
+        self.begin()
+        self.execute(
+            "insert into meta.job_run (run_id, job_name, status, started_at, metrics_json) "
+            f"values ({self.param}, {self.param}, 'running', {self.now_sql()}, {self.param})",
+            (run_id, job_name, metrics_json),
+        )
+        started = self.scalar(
+            f"select started_at from meta.job_run where run_id = {self.param}", (run_id,)
+        )
+        self.commit()
+        return started
+
+    def job_finish(self, run_id: str, status: str, metrics_json: str, error: str | None) -> None:
+        """Part of the caller's transaction."""
+        self.execute(
+            f"update meta.job_run set status = {self.param}, ended_at = {self.now_sql()}, "
+            f"metrics_json = {self.param}, error_message = {self.param} "
+            f"where run_id = {self.param}",
+            (status, metrics_json, error, run_id),
+        )
+        self.execute(
+            "update meta.job_run set duration_ms = "
+            + self.duration_ms_sql("started_at", "ended_at")
+            + f" where run_id = {self.param}",
+            (run_id,),
+        )
+
+    @abstractmethod
+    def duration_ms_sql(self, start: str, end: str) -> str:
+        """SQL for the milliseconds between two timestamp columns."""
+
+    def find_loaded_file(self, target_table: str, sha256: str) -> str | None:
+        return self.scalar(
+            "select max(load_id) from meta.load_file "
+            f"where target_table = {self.param} and file_sha256 = {self.param} "
+            "and status = 'success'",
+            (target_table, sha256),
+        )
+
+    def insert_load_file(self, row: dict) -> None:
+        cols = [c for c, _ in META_TABLES["load_file"] if c != "ended_at"]
+        values = ", ".join([self.param] * len(cols))
+        self.execute(
+            f"insert into meta.load_file ({', '.join(cols)}, ended_at) "
+            f"values ({values}, {self.now_sql()})",
+            tuple(row[c] for c in cols),
+        )
+
+    def insert_rejects(self, load_id: str, source_file: str, rejects: list) -> None:
+        if not rejects:
+            return
+        cur = self.conn.cursor()
+        cur.executemany(
+            "insert into meta.load_reject "
+            "(load_id, source_file, line_number, reason, line_excerpt, rejected_at) "
+            f"values ({self.param}, {self.param}, {self.param}, {self.param}, {self.param}, "
+            f"{self.now_sql()})",
+            [(load_id, source_file, n, reason, excerpt) for n, reason, excerpt in rejects],
+        )
+
+    # -- the load -------------------------------------------------------------
+    @abstractmethod
+    def stage_create(self) -> None:
+        """Create the empty temporary table _stage (STAGE_SCHEMA's columns)."""
+
+    @abstractmethod
+    def stage_append(self, batch: pa.Table) -> None:
+        """Append an Arrow batch to _stage through the database's bulk path."""
+
+    def lock_source(self, source_name: str, lock_timeout: float) -> None:
+        """Serialize loads of one source inside the transaction (no-op where the
+        connection itself is exclusive)."""
+
+    def temp_table_as(self, name: str, select_sql: str) -> None:
+        self.execute(f"drop table if exists {name}")
+        self.execute(f"create temp table {name} as {select_sql}")
+
+    def ingest_clock(self, raw: str) -> datetime:
+        """The database clock, but never at or before what the table already holds,
+        so `ingested_at > processed` stays a correct incremental filter."""
+        return self.scalar(
+            f"select case when max(ingested_at) is null or max(ingested_at) < {self.now_sql()} "
+            f"then {self.now_sql()} else {self.plus_one_microsecond('max(ingested_at)')} end "
+            f"from {raw}"
+        )
+
+    @abstractmethod
+    def plus_one_microsecond(self, expr: str) -> str:
+        """SQL adding the smallest step of the timestamp type to expr."""
+
+    def apply(self, *, schema: str, name: str, source_name: str, load_id: str,
+              source_file: str, incremental: bool, lock_timeout: float) -> ApplyResult:
+        """The set-based part of a load; runs inside the caller's transaction."""
+        p = self.param
+        raw = self.table(schema, name)
+        self.lock_source(source_name, lock_timeout)
+        ingested_at = self.ingest_clock(raw)
+        watermark = self.scalar(
+            f"select last_updated_at from meta.watermark where source_name = {p}", (source_name,)
+        )
+        staged = self.scalar("select count(*) from _stage")
+        self.temp_table_as(
+            "_latest",
+            "select line_number, id, payload, payload_hash, record_updated_at from ("
+            "select s.*, row_number() over (partition by s.id order by s.line_number desc) as rn "
+            "from _stage as s) as ranked where rn = 1",
+        )
+        latest = self.scalar("select count(*) from _latest")
+        below = 0
+        if incremental and watermark is not None:
+            below = self.scalar(
+                f"select count(*) from _latest where record_updated_at < {p}", (watermark,)
+            )
+            self.execute(f"delete from _latest where record_updated_at < {p}", (watermark,))
+        self.temp_table_as(
+            "_changes",
+            "select l.id, l.payload, l.payload_hash, l.record_updated_at, "
+            "case when r.id is null then 0 else 1 end as existed "
+            f"from _latest as l left join {raw} as r on r.id = l.id "
+            "where r.id is null or r.payload_hash <> l.payload_hash",
+        )
+        inserted, updated = self.execute(
+            "select coalesce(sum(1 - existed), 0), coalesce(sum(existed), 0) from _changes"
+        ).fetchall()[0]
+        self.execute(
+            f"delete from {raw} where id in (select id from _changes where existed = 1)"
+        )
+        self.execute(
+            f"insert into {raw} ({', '.join(RAW_COLUMNS)}) "
+            f"select id, {self.payload_from_text('payload')}, payload_hash, record_updated_at, "
+            f"{p}, {p}, {p} from _changes",
+            (ingested_at, source_file, load_id),
+        )
+        crash_point("after_upsert")
+        new_max = self.scalar("select max(record_updated_at) from _changes")
+        watermark_after = watermark
+        if new_max is not None and (watermark is None or new_max > watermark):
+            watermark_after = new_max
+            self.execute(f"delete from meta.watermark where source_name = {p}", (source_name,))
+            self.execute(
+                "insert into meta.watermark (source_name, last_updated_at, load_id, updated_at) "
+                f"values ({p}, {p}, {p}, {self.now_sql()})",
+                (source_name, new_max, load_id),
+            )
+        crash_point("after_watermark")
+        return ApplyResult(
+            ingested_at=ingested_at,
+            staged=staged,
+            duplicates_in_file=staged - latest,
+            below_watermark=below,
+            unchanged=latest - below - inserted - updated,
+            inserted=int(inserted),
+            updated=int(updated),
+            watermark_before=watermark,
+            watermark_after=watermark_after,
+        )
+
+    def payload_from_text(self, column: str) -> str:
+        """How the staged payload text becomes the raw payload column."""
+        return column

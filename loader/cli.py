@@ -1,0 +1,289 @@
+"""The `loader` command line: parse options, call one library function, print.
+
+Library errors (LoaderError) become one-line messages with a hint and exit
+code 1; a traceback only with --debug. Secrets from the profile are masked in
+every message.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+import traceback
+from pathlib import Path
+
+import click
+
+from . import __version__
+from .errors import LoaderError
+from .load import LoadOptions, load_file
+from .profiles import Target, find_project_dir, load_target
+from .progress import progress_bar
+
+
+class _State:
+    debug = False
+    secrets: list[str] = []
+
+
+def _mask(text: str) -> str:
+    for secret in _State.secrets:
+        if secret:
+            text = text.replace(secret, "***")
+    return text
+
+
+def handle_errors(func):
+    """Turn library exceptions into click errors; full traceback only with --debug."""
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise
+        except LoaderError as exc:
+            if _State.debug:
+                traceback.print_exc()
+            raise click.ClickException(_mask(str(exc))) from None
+        except KeyboardInterrupt:
+            raise click.ClickException("interrupted; nothing of the running load was committed")
+        except Exception as exc:  # noqa: BLE001 - unexpected: one line unless --debug
+            if _State.debug:
+                traceback.print_exc()
+            raise click.ClickException(
+                _mask(f"unexpected error: {type(exc).__name__}: {exc} (rerun with --debug)")
+            ) from None
+
+    return wrapper
+
+
+def target_options(func):
+    """--target, --profiles-dir, --project-dir: the same connection dbt uses."""
+    func = click.option("--project-dir", type=click.Path(file_okay=False, path_type=Path),
+                        help="dbt project directory (default: found from the current one).")(func)
+    func = click.option("--profiles-dir", type=click.Path(file_okay=False, path_type=Path),
+                        help="Directory with profiles.yml (default: as dbt looks for it).")(func)
+    func = click.option("--target", "-t", "target_name",
+                        help="Profile target (default: the profile's, e.g. duckdb).")(func)
+    return func
+
+
+def _target(target_name, profiles_dir, project_dir) -> tuple[Target, Path]:
+    project = Path(project_dir).resolve() if project_dir else find_project_dir()
+    target = load_target(target_name, profiles_dir, project)
+    _State.secrets = target.secrets
+    return target, project
+
+
+def _echo_err(message: str) -> None:
+    click.echo(_mask(message), err=True)
+
+
+@click.group()
+@click.version_option(__version__, prog_name="loader")
+@click.option("--debug", is_flag=True, help="Show tracebacks on errors.")
+def cli(debug: bool):
+    """Land Canvas LMS JSONL in raw tables and build the warehouse with dbt.
+
+    Example: loader run --demo
+    """
+    _State.debug = debug
+
+
+@cli.command()
+@click.argument("out_dir", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--seed", default=42, show_default=True, help="Random seed (same seed, same bytes).")
+@click.option("--students", default=200, show_default=True, help="Number of students.")
+@click.option("--courses", default=8, show_default=True, help="Number of courses.")
+@click.option("--assignments-per-course", default=6, show_default=True)
+@click.option("--submissions", type=int, default=None,
+              help="Exact number of submissions (default: one per student and assignment).")
+@click.option("--follow-up", is_flag=True,
+              help="Write the next batch against the existing data set in OUT_DIR.")
+@click.option("--bad-lines/--no-bad-lines", default=True, show_default=True,
+              help="Put a few bad lines into a follow-up batch.")
+@click.option("--silent", is_flag=True, help="No progress bar or summary.")
+@handle_errors
+def simulate(out_dir, seed, students, courses, assignments_per_course, submissions, follow_up,
+             bad_lines, silent):
+    """Write Canvas-shaped JSONL (users, courses, enrollments, assignments, submissions).
+
+    The first call writes OUT_DIR/batch-0001; --follow-up writes the next batch
+    with new, changed, unchanged, boundary and late-arriving records.
+
+    Example: loader simulate data --students 500 && loader simulate data --follow-up
+    """
+    from .simulate import SimulateError, simulate as run_simulate
+
+    try:
+        manifest = run_simulate(
+            out_dir, seed=seed, students=students, courses=courses,
+            assignments_per_course=assignments_per_course, submissions=submissions,
+            follow_up=follow_up, bad_lines=bad_lines,
+        )
+    except SimulateError as exc:
+        raise click.ClickException(str(exc)) from None
+    if not silent:
+        counts = ", ".join(f"{k} {v}" for k, v in manifest.get("line_counts", {}).items())
+        click.echo(f"wrote {out_dir / manifest['batch']}: {counts}")
+
+
+@cli.command()
+@click.argument("file", type=click.Path(path_type=Path))
+@click.option("--table", required=True, help="Raw table, e.g. raw.canvas_users.")
+@click.option("--id-field", default="id", show_default=True,
+              help="JSON field with the record's key (a.b for nested).")
+@click.option("--source-name", help="Watermark and lock name (default: the table name).")
+@click.option("--incremental", is_flag=True,
+              help="Skip records whose --updated-field is below the source's watermark.")
+@click.option("--updated-field", help="JSON field with the record's change time, e.g. updated_at.")
+@click.option("--max-rejects", default=100, show_default=True,
+              help="Fail the load (writing nothing) past this many bad lines.")
+@click.option("--force", is_flag=True, help="Load even if this exact file was loaded before.")
+@click.option("--lock-timeout", default=60.0, show_default=True,
+              help="Seconds to wait for another load of the same source.")
+@click.option("--silent", is_flag=True, help="No progress bar or summary.")
+@target_options
+@handle_errors
+def load(file, table, id_field, source_name, incremental, updated_field, max_rejects, force,
+         lock_timeout, silent, target_name, profiles_dir, project_dir):
+    """Load one JSONL file (or .jsonl.gz) into a raw table.
+
+    Unchanged records are not rewritten; bad lines go to meta.load_reject.
+
+    Example: loader load data/batch-0001/canvas_users.jsonl --table raw.canvas_users
+    """
+    options = LoadOptions(
+        table=table, id_field=id_field, source_name=source_name, updated_field=updated_field,
+        incremental=incremental, max_rejects=max_rejects, force=force, lock_timeout=lock_timeout,
+    ).validated()
+    target, _ = _target(target_name, profiles_dir, project_dir)
+    size = file.stat().st_size if file.is_file() else None
+    with progress_bar(size, f"loading {file.name}", silent) as bar:
+        result = load_file(file, options, target, progress=bar.update,
+                           on_wait=None if silent else _echo_err)
+    if not silent:
+        click.echo(format_load(result))
+
+
+def format_load(r) -> str:
+    if r.status == "skipped_file":
+        return (f"{r.source_file}: already loaded into {r.target_table} "
+                f"(load {r.previous_load_id}); nothing written. Use --force to load it again.")
+    return (
+        f"{r.source_file} -> {r.target_table}: read {r.rows_read}, written {r.rows_written} "
+        f"(new {r.inserted}, changed {r.updated}), skipped {r.rows_skipped}, "
+        f"rejected {r.rows_rejected} in {r.seconds:.2f}s ({r.rows_per_second:,.0f} rows/s)"
+    )
+
+
+@cli.command()
+@click.option("--data-dir", default="data", show_default=True,
+              type=click.Path(file_okay=False, path_type=Path), help="Where the JSONL files are.")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Pipeline config (default: pipeline.yml in the project).")
+@click.option("--demo", is_flag=True, help="Generate demo data first when the data dir is empty.")
+@click.option("--no-build", is_flag=True, help="Only load; do not run dbt.")
+@click.option("--lock-timeout", default=60.0, show_default=True)
+@click.option("--silent", is_flag=True, help="Only errors; dbt runs quietly.")
+@target_options
+@handle_errors
+def run(data_dir, config_path, demo, no_build, lock_timeout, silent, target_name, profiles_dir,
+        project_dir):
+    """Load every configured source, run `dbt build`, and report loads, DQ and drift.
+
+    Exit code 1 when a load fails or an error-severity check fails.
+
+    Example: loader run --demo
+    """
+    from .run import run_pipeline
+
+    target, project = _target(target_name, profiles_dir, project_dir)
+    config_path = config_path or project / "pipeline.yml"
+    say = (lambda *a, **k: None) if silent else click.echo
+    if demo and not any(data_dir.glob("batch-*")):
+        from .simulate import simulate as run_simulate
+
+        say(f"--demo: generating Canvas data into {data_dir}/")
+        run_simulate(data_dir)
+        run_simulate(data_dir, follow_up=True)
+
+    def on_load(result, error):
+        if error:
+            _echo_err(f"load failed: {error}")
+        else:
+            say(format_load(result))
+
+    report = run_pipeline(target, project, data_dir, config_path, build=not no_build,
+                          quiet_dbt=silent, lock_timeout=lock_timeout, on_load=on_load,
+                          on_wait=None if silent else _echo_err)
+    if not silent:
+        click.echo(format_report(report))
+    if not report.ok:
+        sys.exit(1)
+
+
+def format_report(report) -> str:
+    lines = ["", "== Loads"]
+    per_source: dict[str, list[int]] = {}
+    for r in report.loads:
+        agg = per_source.setdefault(r.source_name, [0, 0, 0, 0])
+        for i, v in enumerate((r.rows_read, r.rows_written, r.rows_skipped, r.rows_rejected)):
+            agg[i] += v
+    for name, (read, written, skipped, rejected) in per_source.items():
+        lines.append(f"  {name}: read {read}, written {written}, skipped {skipped}, "
+                     f"rejected {rejected}")
+    for err in report.load_errors:
+        lines.append(f"  FAILED: {err}")
+    if report.dbt is not None:
+        models = [n for n in report.dbt.nodes if "model" in n["resource_type"]]
+        lines += ["", f"== dbt build ({'ok' if report.dbt.success else 'FAILED'}): "
+                      f"{len(models)} models, {len(report.dbt.nodes)} nodes"]
+        for n in report.dbt.nodes:
+            if n["status"] not in ("success", "pass"):
+                lines.append(f"  {n['status']}: {n['name']}")
+        if report.dbt.error:
+            lines.append(f"  error: {report.dbt.error}")
+        lines += ["", "== Data quality"]
+        for name, severity, status, failing, samples in report.dq_rows:
+            if status == "pass":
+                continue
+            lines.append(f"  {status} [{severity}] {name}: {failing} rows, e.g. {samples}")
+        passed = sum(1 for r in report.dq_rows if r[2] == "pass")
+        lines.append(f"  {passed} of {len(report.dq_rows)} checks passed")
+        lines += ["", "== Schema changes"]
+        for schema, table, change, column in report.schema_changes:
+            lines.append(f"  {change}: {schema}.{table}" + (f".{column}" if column else ""))
+        if not report.schema_changes:
+            lines.append("  (none)")
+    return "\n".join(lines)
+
+
+@cli.command()
+@click.option("--limit", default=20, show_default=True, help="Rows per section.")
+@click.option("--lock-timeout", default=10.0, show_default=True)
+@target_options
+@handle_errors
+def status(limit, lock_timeout, target_name, profiles_dir, project_dir):
+    """Show latest job runs, data-quality results, schema changes, watermarks and rejects.
+
+    Example: loader status --target duckdb
+    """
+    from .backends import backend_for
+    from .status import collect, format_table
+
+    target, _ = _target(target_name, profiles_dir, project_dir)
+    backend = backend_for(target)
+    backend.connect(lock_timeout)
+    try:
+        sections = collect(backend, limit)
+    finally:
+        backend.close()
+    click.echo(f"{target.describe()}")
+    for title, (cols, rows) in sections.items():
+        click.echo(f"\n== {title}\n{format_table(cols, rows)}")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    cli()

@@ -1,0 +1,54 @@
+"""Run dbt in-process through its Python API (dbtRunner)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import LoaderError
+
+
+@dataclass
+class DbtOutcome:
+    success: bool
+    invocation_id: str | None
+    nodes: list[dict] = field(default_factory=list)
+    error: str | None = None
+
+
+def run_dbt(command: list[str], project_dir: Path, profiles_dir: Path, target: str,
+            quiet: bool = False) -> DbtOutcome:
+    """`run_dbt(["build"], ...)`: returns per-node status; raises only if dbt cannot start."""
+    try:
+        from dbt.cli.main import dbtRunner
+    except ImportError as exc:  # pragma: no cover - dbt is a dependency
+        raise LoaderError(f"dbt is not installed ({exc})", "Run scripts/setup.sh") from None
+    args = [
+        *command,
+        "--project-dir", str(project_dir),
+        "--profiles-dir", str(profiles_dir),
+        "--target", target,
+    ]
+    if quiet:
+        args.insert(0, "--quiet")
+    res = dbtRunner().invoke(args)
+    nodes = []
+    invocation_id = None
+    result = res.result
+    if result is not None and hasattr(result, "results"):
+        invocation_id = getattr(getattr(result, "args", None), "invocation_id", None)
+        metadata = getattr(result, "metadata", None)
+        invocation_id = getattr(metadata, "invocation_id", invocation_id)
+        for r in result.results:
+            nodes.append(
+                {
+                    "name": r.node.name,
+                    "resource_type": str(r.node.resource_type),
+                    "status": str(r.status),
+                    "failures": r.failures,
+                    "message": r.message,
+                }
+            )
+    error = str(res.exception) if res.exception is not None else None
+    return DbtOutcome(success=bool(res.success), invocation_id=invocation_id, nodes=nodes,
+                      error=error)

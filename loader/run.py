@@ -1,0 +1,85 @@
+"""`loader run`: load every configured source, build with dbt, report what happened."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .backends import backend_for
+from .dbt_build import DbtOutcome, run_dbt
+from .errors import LoaderError
+from .load import LoadOptions, LoadResult, load_file
+from .pipeline import read_pipeline
+from .profiles import Target
+
+
+@dataclass
+class RunReport:
+    loads: list[LoadResult] = field(default_factory=list)
+    load_errors: list[str] = field(default_factory=list)
+    dbt: DbtOutcome | None = None
+    dq_rows: list[tuple] = field(default_factory=list)
+    schema_changes: list[tuple] = field(default_factory=list)
+
+    @property
+    def failed_error_checks(self) -> list[tuple]:
+        return [r for r in self.dq_rows if r[1] == "error" and r[2] in ("fail", "error")]
+
+    @property
+    def ok(self) -> bool:
+        dbt_ok = self.dbt is None or self.dbt.success
+        return not self.load_errors and dbt_ok and not self.failed_error_checks
+
+
+def run_pipeline(target: Target, project_dir: Path, data_dir: Path, config: Path, *,
+                 build: bool = True, quiet_dbt: bool = False, lock_timeout: float = 60.0,
+                 on_load=None, on_wait=None) -> RunReport:
+    report = RunReport()
+    for source in read_pipeline(config):
+        files = source.matching_files(data_dir)
+        for path in files:
+            opts = LoadOptions(
+                table=source.table,
+                id_field=source.id_field,
+                source_name=source.name,
+                updated_field=source.updated_field,
+                incremental=source.incremental,
+                lock_timeout=lock_timeout,
+            )
+            try:
+                result = load_file(path, opts, target, on_wait=on_wait)
+            except LoaderError as exc:
+                report.load_errors.append(str(exc))
+                if on_load:
+                    on_load(None, str(exc))
+                continue
+            report.loads.append(result)
+            if on_load:
+                on_load(result, None)
+    if build:
+        report.dbt = run_dbt(["build"], project_dir, target.profiles_dir, target.name,
+                             quiet=quiet_dbt)
+        _collect_audit(report, target, lock_timeout)
+    return report
+
+
+def _collect_audit(report: RunReport, target: Target, lock_timeout: float) -> None:
+    if not report.dbt or not report.dbt.invocation_id:
+        return
+    backend = backend_for(target)
+    backend.connect(lock_timeout)
+    try:
+        p = backend.param
+        report.dq_rows = backend.execute(
+            "select check_name, severity, status, failing_rows, sample_keys "
+            f"from meta.dq_check_result where run_id = {p} order by check_name",
+            (report.dbt.invocation_id,),
+        ).fetchall()
+        report.schema_changes = backend.execute(
+            "select table_schema, table_name, change_type, column_name "
+            f"from meta.schema_change_log where run_id = {p} "
+            "order by table_schema, table_name, column_name",
+            (report.dbt.invocation_id,),
+        ).fetchall()
+    finally:
+        backend.close()
