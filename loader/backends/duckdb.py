@@ -13,6 +13,7 @@ from ..errors import ConnectionFailed, LockTimeout
 from .base import Backend
 
 _LOCK_MESSAGES = ("could not set lock", "conflicting lock")
+DEFAULT_MEMORY_LIMIT = "300MB"
 
 
 class DuckDBBackend(Backend):
@@ -64,6 +65,9 @@ class DuckDBBackend(Backend):
         # TimeZone cannot be passed at connect time (ICU loads after it).
         self.execute("set TimeZone = 'UTC'")
         self.execute("set preserve_insertion_order = false")
+        if "memory_limit" not in settings:
+            # Bounded memory: staging spills to disk instead of growing with the file.
+            self.execute(f"set memory_limit = '{DEFAULT_MEMORY_LIMIT}'")
 
     def execute(self, sql: str, params: tuple | list = ()):
         return self.conn.execute(sql, params) if params else self.conn.execute(sql)
