@@ -1,0 +1,305 @@
+{#- Shared pieces of the audit hooks (create_meta_tables, capture_schema_snapshot,
+    log_run_results).
+
+    The hooks run their statements themselves (statement blocks) and render to
+    an empty string, so dbt has nothing left to execute: that lets them read
+    back (information schema, previous snapshots, failing test rows) and keep
+    every write of one hook in one transaction, committed with
+    adapter.commit() at the end (PostgreSQL would otherwise roll the hook's
+    writes back when dbt closes the connection).
+
+    Dispatched pieces (default__ holds the portable SQL, adapters override only
+    where they differ):
+      audit_column_types()            logical column type -> physical type
+      audit_create_schema_sql(schema) idempotent "create schema"
+      audit_create_table_sql(schema, table, columns)  idempotent "create table"
+      audit_string_literal(value)     a quoted string literal ('' escaping)
+      current_utc_timestamp()         the database clock, naive UTC
+      dq_sample_keys_sql(sql, n)      up to n failing rows of a test query
+-#}
+
+{#- ---------------------------------------------------------------------- -#}
+{#- Table specs (contract sections 2 and 3). Logical types:
+    key  = short text used in filters/joins (nvarchar(450) on SQL Server)
+    text = free text / JSON text, ts = naive UTC timestamp, int = bigint;
+    raw_* = the raw contract's own types. -#}
+
+{% macro _audit_meta_schema() %}{{ return('meta') }}{% endmacro %}
+
+{% macro _audit_meta_table_specs() %}
+    {{ return({
+        'watermark': [
+            ('source_name', 'key'), ('last_updated_at', 'ts'), ('load_id', 'key'),
+            ('updated_at', 'ts'),
+        ],
+        'load_file': [
+            ('load_id', 'key'), ('source_name', 'key'), ('target_table', 'key'),
+            ('source_file', 'text'), ('file_sha256', 'key'), ('status', 'key'),
+            ('rows_read', 'int'), ('rows_written', 'int'), ('rows_skipped', 'int'),
+            ('rows_rejected', 'int'), ('started_at', 'ts'), ('ended_at', 'ts'),
+        ],
+        'load_reject': [
+            ('load_id', 'key'), ('source_file', 'text'), ('line_number', 'int'),
+            ('reason', 'text'), ('line_excerpt', 'text'), ('rejected_at', 'ts'),
+        ],
+        'job_run': [
+            ('run_id', 'key'), ('job_name', 'key'), ('status', 'key'),
+            ('started_at', 'ts'), ('ended_at', 'ts'), ('duration_ms', 'int'),
+            ('metrics_json', 'text'), ('error_message', 'text'),
+        ],
+        'dq_check_result': [
+            ('run_id', 'key'), ('check_name', 'key'), ('model_name', 'key'),
+            ('column_name', 'key'), ('severity', 'key'), ('status', 'key'),
+            ('failing_rows', 'int'), ('sample_keys', 'text'), ('checked_at', 'ts'),
+            ('execution_time_ms', 'int'),
+        ],
+        'schema_snapshot': [
+            ('run_id', 'key'), ('table_schema', 'key'), ('table_name', 'key'),
+            ('schema_json', 'text'), ('captured_at', 'ts'),
+        ],
+        'schema_change_log': [
+            ('run_id', 'key'), ('table_schema', 'key'), ('table_name', 'key'),
+            ('change_type', 'key'), ('column_name', 'key'), ('old_definition', 'text'),
+            ('new_definition', 'text'), ('detected_at', 'ts'),
+        ],
+    }) }}
+{% endmacro %}
+
+{% macro _audit_raw_table_spec() %}
+    {{ return([
+        ('id', 'raw_id', true),
+        ('payload', 'raw_json', false),
+        ('payload_hash', 'raw_hash', false),
+        ('record_updated_at', 'ts', false),
+        ('ingested_at', 'ts', true),
+        ('source_file', 'raw_file', false),
+        ('load_id', 'raw_load_id', false),
+    ]) }}
+{% endmacro %}
+
+{#- The raw tables: every table of the `canvas` source (contract section 2:
+    canvas_users, _courses, _enrollments, _assignments, _submissions), so a
+    source added to the YAML gets its empty table too. A list of
+    (schema, table). -#}
+{% macro _audit_raw_tables() %}
+    {%- set tables = [] -%}
+    {%- for source in graph.sources.values() | sort(attribute='unique_id') -%}
+        {%- set entry = (source.schema | lower, source.identifier | lower) -%}
+        {%- if source.source_name == 'canvas' and entry not in tables -%}
+            {%- do tables.append(entry) -%}
+        {%- endif -%}
+    {%- endfor -%}
+    {{ return(tables) }}
+{% endmacro %}
+
+{#- ---------------------------------------------------------------------- -#}
+{#- Whether the audit hooks do anything in this invocation: only at execution
+    time, only for commands that run nodes, never in offline compilation. -#}
+{% macro _audit_is_active() %}
+    {{ return(
+        execute
+        and not var('offline_compile', false)
+        and flags.WHICH in ['build', 'run', 'test', 'seed', 'snapshot', 'retry']
+    ) }}
+{% endmacro %}
+
+{#- Run one statement inside the hook's transaction (opened on first use). -#}
+{% macro _audit_exec(sql) %}
+    {% call statement('audit_hook', fetch_result=false, auto_begin=true) %}
+        {{ sql }}
+    {% endcall %}
+{% endmacro %}
+
+{#- Run a query inside the hook's transaction and return its agate table. -#}
+{% macro _audit_fetch(sql) %}
+    {% call statement('audit_hook_fetch', fetch_result=true, auto_begin=true) %}
+        {{ sql }}
+    {% endcall %}
+    {{ return(load_result('audit_hook_fetch').table) }}
+{% endmacro %}
+
+{#- Insert rows (lists of already rendered SQL values) in chunks: SQL Server
+    accepts at most 1000 rows per VALUES list. -#}
+{% macro _audit_insert(relation, columns, rows) %}
+    {%- for sql in _audit_insert_sql(relation, columns, rows) -%}
+        {%- do _audit_exec(sql) -%}
+    {%- endfor -%}
+{% endmacro %}
+
+{#- The insert statements for _audit_insert (a list, one per chunk). -#}
+{% macro _audit_insert_sql(relation, columns, rows, chunk_size=500) %}
+    {%- set statements = [] -%}
+    {%- for chunk in rows | batch(chunk_size) -%}
+        {%- set values = [] -%}
+        {%- for row in chunk -%}
+            {%- do values.append('(' ~ row | join(', ') ~ ')') -%}
+        {%- endfor -%}
+        {%- do statements.append('insert into ' ~ relation ~ ' (' ~ columns | join(', ')
+                                 ~ ')\nvalues\n    ' ~ values | join(',\n    ')) -%}
+    {%- endfor -%}
+    {{ return(statements) }}
+{% endmacro %}
+
+{#- A SQL value for a Python value: null, a number, or a quoted string. -#}
+{% macro _audit_value(value) %}
+    {%- if value is none -%}
+        {{ return('null') }}
+    {%- elif value is number and value is not sameas true and value is not sameas false -%}
+        {{ return(value | string) }}
+    {%- else -%}
+        {{ return(audit_string_literal(value | string)) }}
+    {%- endif -%}
+{% endmacro %}
+
+{#- A timestamp literal from a Python datetime (converted to naive UTC). -#}
+{% macro _audit_ts_value(dt) %}
+    {%- if dt is none -%}{{ return('null') }}{%- endif -%}
+    {%- if dt.tzinfo is not none -%}
+        {%- set dt = dt.astimezone(modules.pytz.utc).replace(tzinfo=none) -%}
+    {%- endif -%}
+    {{ return('cast(' ~ audit_string_literal(dt.strftime('%Y-%m-%d %H:%M:%S.%f'))
+              ~ ' as ' ~ audit_column_types()['ts'] ~ ')') }}
+{% endmacro %}
+
+{#- The current time, naive UTC, as a Python datetime (dbt's own clock: used
+    where durations are computed against run_started_at). -#}
+{% macro _audit_utc_now() %}
+    {{ return(modules.datetime.datetime.now(modules.pytz.utc).replace(tzinfo=none)) }}
+{% endmacro %}
+
+{#- ---------------------------------------------------------------------- -#}
+{#- Dispatched pieces. -#}
+
+{% macro audit_column_types() %}
+    {{ return(adapter.dispatch('audit_column_types', 'canvas_pipeline')()) }}
+{% endmacro %}
+
+{% macro default__audit_column_types() %}
+    {%- set text = dbt.type_string() -%}
+    {{ return({
+        'key': text, 'text': text, 'ts': dbt.type_timestamp(), 'int': dbt.type_bigint(),
+        'raw_id': text, 'raw_json': text, 'raw_hash': text,
+        'raw_file': text, 'raw_load_id': text,
+    }) }}
+{% endmacro %}
+
+{% macro duckdb__audit_column_types() %}
+    {{ return({
+        'key': 'varchar', 'text': 'varchar', 'ts': 'timestamp', 'int': 'bigint',
+        'raw_id': 'varchar', 'raw_json': 'json', 'raw_hash': 'varchar',
+        'raw_file': 'varchar', 'raw_load_id': 'varchar',
+    }) }}
+{% endmacro %}
+
+{% macro postgres__audit_column_types() %}
+    {{ return({
+        'key': 'text', 'text': 'text', 'ts': 'timestamp', 'int': 'bigint',
+        'raw_id': 'text', 'raw_json': 'jsonb', 'raw_hash': 'text',
+        'raw_file': 'text', 'raw_load_id': 'text',
+    }) }}
+{% endmacro %}
+
+{% macro sqlserver__audit_column_types() %}
+    {{ return({
+        'key': 'nvarchar(450)', 'text': 'nvarchar(max)', 'ts': 'datetime2(6)', 'int': 'bigint',
+        'raw_id': 'nvarchar(450)', 'raw_json': 'nvarchar(max)', 'raw_hash': 'char(64)',
+        'raw_file': 'nvarchar(1000)', 'raw_load_id': 'varchar(64)',
+    }) }}
+{% endmacro %}
+
+
+{% macro audit_create_schema_sql(schema) %}
+    {{ return(adapter.dispatch('audit_create_schema_sql', 'canvas_pipeline')(schema)) }}
+{% endmacro %}
+
+{% macro default__audit_create_schema_sql(schema) %}
+    {{ return('create schema if not exists ' ~ schema) }}
+{% endmacro %}
+
+{#- T-SQL: no IF NOT EXISTS, and CREATE SCHEMA must be alone in its batch. -#}
+{% macro sqlserver__audit_create_schema_sql(schema) %}
+    {{ return("if schema_id('" ~ schema ~ "') is null exec('create schema " ~ schema ~ "')") }}
+{% endmacro %}
+
+
+{#- columns: list of rendered column definitions ("name type [not null]"). -#}
+{% macro audit_create_table_sql(schema, table, columns) %}
+    {{ return(adapter.dispatch('audit_create_table_sql', 'canvas_pipeline')(
+        schema, table, columns)) }}
+{% endmacro %}
+
+{% macro default__audit_create_table_sql(schema, table, columns) %}
+    {{ return('create table if not exists ' ~ schema ~ '.' ~ table
+              ~ ' (\n    ' ~ columns | join(',\n    ') ~ '\n)') }}
+{% endmacro %}
+
+{% macro sqlserver__audit_create_table_sql(schema, table, columns) %}
+    {{ return("if object_id('" ~ schema ~ "." ~ table ~ "', 'U') is null\n"
+              ~ 'create table ' ~ schema ~ '.' ~ table
+              ~ ' (\n    ' ~ columns | join(',\n    ') ~ '\n)') }}
+{% endmacro %}
+
+
+{% macro audit_string_literal(value) %}
+    {{ return(adapter.dispatch('audit_string_literal', 'canvas_pipeline')(value)) }}
+{% endmacro %}
+
+{% macro default__audit_string_literal(value) %}
+    {{ return("'" ~ (value | string | replace("'", "''")) ~ "'") }}
+{% endmacro %}
+
+{#- N'...': keeps non-ASCII text intact in nvarchar columns. In T-SQL a
+    backslash right before a line break inside a literal continues the line
+    (both vanish): one more backslash and line break keep the text as it was. -#}
+{% macro sqlserver__audit_string_literal(value) %}
+    {%- set text = value | string | replace("'", "''")
+                   | replace('\\\r\n', '\\\\\r\n\r\n')
+                   | replace('\\\n', '\\\\\n\n') -%}
+    {{ return("N'" ~ text ~ "'") }}
+{% endmacro %}
+
+
+{#- The database clock as a naive UTC timestamp. -#}
+{% macro current_utc_timestamp() %}
+    {{ return(adapter.dispatch('current_utc_timestamp', 'canvas_pipeline')()) }}
+{% endmacro %}
+
+{% macro default__current_utc_timestamp() %}
+    {{ return('current_timestamp') }}
+{% endmacro %}
+
+{% macro duckdb__current_utc_timestamp() %}
+    {{ return("cast(now() at time zone 'UTC' as timestamp)") }}
+{% endmacro %}
+
+{% macro postgres__current_utc_timestamp() %}
+    {{ return("(now() at time zone 'utc')") }}
+{% endmacro %}
+
+{% macro sqlserver__current_utc_timestamp() %}
+    {{ return('sysutcdatetime()') }}
+{% endmacro %}
+
+
+{#- Up to n rows of a data test's failing rows, ordered by the first column
+    (`sample_key` by contract, a string) so the samples are repeatable. All
+    columns are selected: the caller picks `sample_key` if the test returns
+    one. Returns none when the query cannot be wrapped on this engine. The
+    newline before ")" keeps a trailing line comment of the test SQL from
+    swallowing it. -#}
+{% macro dq_sample_keys_sql(compiled_sql, n) %}
+    {{ return(adapter.dispatch('dq_sample_keys_sql', 'canvas_pipeline')(compiled_sql, n)) }}
+{% endmacro %}
+
+{% macro default__dq_sample_keys_sql(compiled_sql, n) %}
+    {{ return('select * from (\n' ~ compiled_sql ~ '\n) as dq_failures order by 1 limit ' ~ n) }}
+{% endmacro %}
+
+{#- T-SQL rejects a CTE inside a derived table: such a test gets no samples. -#}
+{% macro sqlserver__dq_sample_keys_sql(compiled_sql, n) %}
+    {%- if modules.re.match('(?is)^\\s*(--[^\\n]*\\n\\s*|/\\*.*?\\*/\\s*)*with\\s',
+                            compiled_sql) -%}
+        {{ return(none) }}
+    {%- endif -%}
+    {{ return('select top ' ~ n ~ ' * from (\n' ~ compiled_sql ~ '\n) as dq_failures order by 1') }}
+{% endmacro %}
