@@ -167,7 +167,7 @@ def read_batches(
     id_field: str,
     updated_field: str | None,
     batch_size: int = 50_000,
-    max_future: timedelta = timedelta(days=2),
+    max_future: timedelta = timedelta(days=366),
 ) -> Iterator[Batch]:
     """Yield batches of at most batch_size lines (records + rejects) from path."""
     parser = RecordParser(id_field, updated_field, max_future)

@@ -38,7 +38,7 @@ class LoadOptions:
     force: bool = False
     lock_timeout: float = 60.0
     batch_size: int = 50_000
-    max_future: timedelta = timedelta(days=2)
+    max_future: timedelta = timedelta(days=366)
 
     def validated(self) -> "LoadOptions":
         schema, name = parse_table_name(self.table)
