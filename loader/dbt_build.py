@@ -36,9 +36,10 @@ def run_dbt(command: list[str], project_dir: Path, profiles_dir: Path, target: s
     invocation_id = None
     result = res.result
     if result is not None and hasattr(result, "results"):
-        invocation_id = getattr(getattr(result, "args", None), "invocation_id", None)
-        metadata = getattr(result, "metadata", None)
-        invocation_id = getattr(metadata, "invocation_id", invocation_id)
+        from dbt_common.invocation import get_invocation_id
+
+        # The id of the invocation that just ran; the audit hooks use it as run_id.
+        invocation_id = get_invocation_id()
         for r in result.results:
             nodes.append(
                 {
