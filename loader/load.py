@@ -178,7 +178,7 @@ def _stage_file(backend: Backend, path: Path, opts: LoadOptions, result: LoadRes
         result.bytes_read += batch.bytes_read
         rejects.extend(batch.rejects)
         if len(batch):
-            backend.stage_append(
+            unstorable = backend.stage_append(
                 pa.Table.from_arrays(
                     [
                         pa.array(batch.line_number, pa.int64()),
@@ -190,6 +190,7 @@ def _stage_file(backend: Backend, path: Path, opts: LoadOptions, result: LoadRes
                     schema=STAGE_SCHEMA,
                 )
             )
+            rejects.extend(unstorable or [])
         if progress is not None:
             progress(batch.bytes_read)
         crash_point("during_stage")
@@ -219,7 +220,8 @@ def _finish(backend: Backend, result: LoadResult, sha: str, started: float,
     if not in_transaction:
         backend.begin()
     backend.insert_load_file(_load_file_row(result, sha))
-    backend.job_finish(result.load_id, "success", _json(result.metrics()), None)
+    backend.job_finish(result.load_id, "success", _json(result.metrics()), None,
+                       round(result.seconds * 1000))
     crash_point("before_commit")
     backend.commit()
 
@@ -234,7 +236,8 @@ def _record_failure(backend: Backend, result: LoadResult, sha: str, started: flo
         backend.begin()
         backend.insert_rejects(result.load_id, result.source_file, getattr(exc, "rejects", []))
         backend.insert_load_file(_load_file_row(result, sha))
-        backend.job_finish(result.load_id, "failed", _json(result.metrics()), message[:4000])
+        backend.job_finish(result.load_id, "failed", _json(result.metrics()), message[:4000],
+                           round(result.seconds * 1000))
         backend.commit()
     except Exception:  # noqa: BLE001 - the original error is what the user needs
         backend.rollback()

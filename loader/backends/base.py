@@ -205,24 +205,16 @@ class Backend(ABC):
         self.commit()
         return started
 
-    def job_finish(self, run_id: str, status: str, metrics_json: str, error: str | None) -> None:
-        """Part of the caller's transaction."""
+    def job_finish(self, run_id: str, status: str, metrics_json: str, error: str | None,
+                   duration_ms: int) -> None:
+        """Part of the caller's transaction. The duration is measured by the caller:
+        inside a transaction the database clock may stand still (now() is its start)."""
         self.execute(
             f"update meta.job_run set status = {self.param}, ended_at = {self.now_sql()}, "
-            f"metrics_json = {self.param}, error_message = {self.param} "
-            f"where run_id = {self.param}",
-            (status, metrics_json, error, run_id),
+            f"duration_ms = {self.param}, metrics_json = {self.param}, "
+            f"error_message = {self.param} where run_id = {self.param}",
+            (status, duration_ms, metrics_json, error, run_id),
         )
-        self.execute(
-            "update meta.job_run set duration_ms = "
-            + self.duration_ms_sql("started_at", "ended_at")
-            + f" where run_id = {self.param}",
-            (run_id,),
-        )
-
-    @abstractmethod
-    def duration_ms_sql(self, start: str, end: str) -> str:
-        """SQL for the milliseconds between two timestamp columns."""
 
     def find_loaded_file(self, target_table: str, sha256: str) -> str | None:
         return self.scalar(
@@ -259,8 +251,10 @@ class Backend(ABC):
         """Create the empty temporary table _stage (STAGE_SCHEMA's columns)."""
 
     @abstractmethod
-    def stage_append(self, batch: pa.Table) -> None:
-        """Append an Arrow batch to _stage through the database's bulk path."""
+    def stage_append(self, batch: pa.Table) -> list | None:
+        """Append an Arrow batch to _stage through the database's bulk path. Records
+        the database cannot store are left out and returned as rejects
+        (line_number, reason, excerpt); None when there are none."""
 
     def lock_source(self, source_name: str, lock_timeout: float) -> None:
         """Serialize loads of one source inside the transaction (no-op where the

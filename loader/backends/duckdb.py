@@ -75,9 +75,6 @@ class DuckDBBackend(Backend):
     def now_sql(self) -> str:
         return "(now() at time zone 'UTC')"
 
-    def duration_ms_sql(self, start: str, end: str) -> str:
-        return f"datediff('millisecond', {start}, {end})"
-
     def plus_one_microsecond(self, expr: str) -> str:
         return f"({expr} + interval 1 microsecond)"
 
