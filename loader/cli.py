@@ -13,10 +13,12 @@ import traceback
 from pathlib import Path
 
 import click
+from click.core import ParameterSource
 
 from . import __version__
-from .errors import LoaderError
+from .errors import ConfigError, LoaderError
 from .load import LoadOptions, load_file
+from .odbc import connection_string_secrets
 from .profiles import Target, find_project_dir, load_target
 from .progress import progress_bar
 
@@ -24,6 +26,8 @@ from .progress import progress_bar
 class _State:
     debug = False
     secrets: list[str] = []
+    conn: str | None = None
+    conn_given = False  # on the command line (the env var alone does not bind a target)
 
 
 def _mask(text: str) -> str:
@@ -58,8 +62,22 @@ def handle_errors(func):
     return wrapper
 
 
+def _remember_conn(ctx, param, value):
+    """--conn is read by _target(), so the commands' signatures stay as they are. Its
+    password is masked from here on, even in errors raised before the target is read."""
+    _State.conn = value or None
+    _State.conn_given = ctx.get_parameter_source(param.name) is ParameterSource.COMMANDLINE
+    _State.secrets = connection_string_secrets(_State.conn)
+
+
 def target_options(func):
-    """--target, --profiles-dir, --project-dir: the same connection dbt uses."""
+    """--target, --profiles-dir, --project-dir: the same connection dbt uses (--conn: an
+    ODBC string instead, for sqlserver)."""
+    func = click.option("--conn", envvar="CANVAS_SQLSERVER_CONN", expose_value=False,
+                        callback=_remember_conn,
+                        help="ODBC connection string for a sqlserver target, instead of the "
+                             "profile's (env CANVAS_SQLSERVER_CONN; its PWD is never "
+                             "printed).")(func)
     func = click.option("--project-dir", type=click.Path(file_okay=False, path_type=Path),
                         help="dbt project directory (default: found from the current one).")(func)
     func = click.option("--profiles-dir", type=click.Path(file_okay=False, path_type=Path),
@@ -72,7 +90,12 @@ def target_options(func):
 def _target(target_name, profiles_dir, project_dir) -> tuple[Target, Path]:
     project = Path(project_dir).resolve() if project_dir else find_project_dir()
     target = load_target(target_name, profiles_dir, project)
-    _State.secrets = target.secrets
+    if target.type == "sqlserver":
+        target.conn = _State.conn
+    elif _State.conn_given:
+        raise ConfigError(f"--conn is for sqlserver targets; {target.name!r} is {target.type}",
+                          "Drop --conn or use --target sqlserver")
+    _State.secrets = target.secrets + connection_string_secrets(_State.conn)
     return target, project
 
 

@@ -17,6 +17,7 @@ import jinja2
 import yaml
 
 from .errors import ConfigError
+from .odbc import connection_string_secrets, describe_connection_string
 
 PROFILE_NAME = "canvas_pipeline"
 _SECRET_KEYS = ("password", "pass", "token", "secret", "pwd")
@@ -30,6 +31,9 @@ class Target:
     type: str
     config: dict = field(repr=False)
     profiles_dir: Path = Path(".")
+    # An ODBC connection string (--conn) that replaces the profile's
+    # connection settings for a sqlserver target.
+    conn: str | None = field(default=None, repr=False)
 
     @property
     def secrets(self) -> list[str]:
@@ -38,11 +42,13 @@ class Target:
             str(v)
             for k, v in self.config.items()
             if any(s in k.lower() for s in _SECRET_KEYS) and v not in (None, "")
-        ]
+        ] + connection_string_secrets(self.conn)
 
     def describe(self) -> str:
         """'postgres target at 127.0.0.1:5432' and the like, without secrets."""
         c = self.config
+        if self.conn:
+            return f"{self.name} target at {describe_connection_string(self.conn)} (--conn)"
         if self.type == "duckdb":
             return f"{self.name} target ({c.get('path')})"
         host = c.get("host") or c.get("server")

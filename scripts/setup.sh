@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
-EXTRAS=${CANVAS_EXTRAS:-dev,postgres}
+EXTRAS=${CANVAS_EXTRAS:-dev,postgres,sqlserver}
 stamp=.venv/.installed-$(cat constraints.txt pyproject.toml | sha256sum | cut -c1-16)-${EXTRAS//,/_}
 if [ -f "$stamp" ]; then
     exit 0

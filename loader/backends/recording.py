@@ -1,0 +1,223 @@
+"""A DB-API connection that records SQL instead of sending it: T-SQL without a server.
+
+No SQL Server runs where this project is developed and tested, so the
+loader's T-SQL is checked as text: the real SqlServerBackend runs a real load
+against a RecordingConnection, which keeps every statement and its
+parameters and answers queries with canned rows (enough for the backend to
+go on, not a database). scripts/check_tsql.py parses what it recorded with
+sqlfluff's tsql dialect and the forbidden-construct check; behaviour is
+tested against a real server in CI (.github/workflows/ci.yml).
+"""
+
+from __future__ import annotations
+
+import re
+import tempfile
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+from typing import Callable
+from unittest import mock
+
+# (sql, params) -> (column names, rows), or None for "no result set".
+Responder = Callable[[str, tuple], "tuple[list[str], list[tuple]] | None"]
+
+
+@dataclass
+class Statement:
+    sql: str
+    params: tuple = ()
+    many: int = 0  # rows of an executemany
+    fast_executemany: bool = False
+
+    def inlined(self) -> str:
+        """The statement with its `?` parameters as literals (what the server runs)."""
+        return inline_params(self.sql, self.params)
+
+
+@dataclass
+class RecordingConnection:
+    responder: Responder | None = None
+    statements: list[Statement] = field(default_factory=list)
+    autocommit: bool = True
+    timeout: int = 0
+    closed: bool = False
+
+    def cursor(self) -> "RecordingCursor":
+        return RecordingCursor(self)
+
+    def commit(self) -> None:
+        """Driver-level commit: nothing to record (the backends send SQL for it)."""
+
+    def rollback(self) -> None:
+        """Driver-level rollback: nothing to record."""
+
+    def close(self) -> None:
+        self.closed = True
+
+    def add_output_converter(self, *args) -> None:
+        """pyodbc API used by dbt-sqlserver; nothing to convert here."""
+
+    def answer(self, sql: str, params: tuple):
+        return self.responder(sql, params) if self.responder else None
+
+
+class RecordingCursor:
+    """Enough of a pyodbc cursor for the loader and dbt-sqlserver."""
+
+    arraysize = 1
+
+    def __init__(self, conn: RecordingConnection):
+        self.conn = conn
+        self.fast_executemany = False
+        self.description = None
+        self.rowcount = -1
+        self._rows: list[tuple] = []
+
+    def execute(self, sql: str, *params):
+        if len(params) == 1 and isinstance(params[0], (list, tuple)):
+            params = tuple(params[0])
+        self.conn.statements.append(Statement(sql, tuple(params)))
+        self._set_result(self.conn.answer(sql, tuple(params)))
+        return self
+
+    def executemany(self, sql: str, seq_of_params) -> None:
+        rows = list(seq_of_params)
+        self.conn.statements.append(Statement(sql, tuple(rows[0]) if rows else (), len(rows),
+                                              self.fast_executemany))
+        self._set_result(None)
+        self.rowcount = len(rows)
+
+    def _set_result(self, answer) -> None:
+        if answer is None:
+            self.description, self._rows, self.rowcount = None, [], 0
+            return
+        columns, rows = answer
+        self.description = [(c, str, None, None, None, None, True) for c in columns]
+        self._rows = list(rows)
+        self.rowcount = -1
+
+    def fetchall(self) -> list[tuple]:
+        rows, self._rows = self._rows, []
+        return rows
+
+    def fetchone(self):
+        return self._rows.pop(0) if self._rows else None
+
+    def fetchmany(self, size: int | None = None) -> list[tuple]:
+        size = size or self.arraysize
+        rows, self._rows = self._rows[:size], self._rows[size:]
+        return rows
+
+    def nextset(self) -> bool:
+        return False
+
+    def setinputsizes(self, sizes) -> None:
+        """Accepted and ignored."""
+
+    def cancel(self) -> None:
+        """Nothing runs, nothing to cancel."""
+
+    def close(self) -> None:
+        self._rows = []
+
+
+# -- parameters as literals ----------------------------------------------------
+
+_SKIP = re.compile(r"'(?:[^']|'')*'|\[[^\]]*\]|--[^\n]*|/\*.*?\*/", re.S)
+
+
+def sql_literal(value) -> str:
+    """A T-SQL literal for a parameter value."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, datetime):
+        return f"cast('{value.isoformat(sep=' ')}' as datetime2(6))"
+    if isinstance(value, date):
+        return f"cast('{value.isoformat()}' as date)"
+    return "N'" + str(value).replace("'", "''") + "'"
+
+
+def inline_params(sql: str, params: tuple) -> str:
+    """Replace each `?` outside strings, brackets and comments with the next literal."""
+    if not params:
+        return sql
+    values = iter(params)
+    out, pos = [], 0
+    for match in re.finditer(r"\?|" + _SKIP.pattern, sql, re.S):
+        out.append(sql[pos:match.start()])
+        token = match.group(0)
+        out.append(sql_literal(next(values, None)) if token == "?" else token)
+        pos = match.end()
+    out.append(sql[pos:])
+    return "".join(out)
+
+
+# -- a full load, recorded ----------------------------------------------------
+
+_NOW = datetime(2026, 1, 12, 6, 0, 0, 123456)
+
+# Canned answers for the loader's queries, by a fragment of their text.
+_LOADER_ANSWERS: list[tuple[str, list[str], list[tuple]]] = [
+    ("lock_result", ["lock_result"], [(0,)]),
+    ("information_schema.columns", ["column_name"], []),
+    ("select started_at from meta.job_run", ["started_at"], [(_NOW,)]),
+    ("from meta.load_file", ["load_id"], [(None,)]),
+    ("as watermark_before", ["ingested_at", "staged", "latest", "below_watermark", "inserted",
+                             "updated", "watermark_before"], [(_NOW, 4, 3, 0, 2, 1, None)]),
+    ("as watermark_after", ["watermark_after"], [(_NOW,)]),
+]
+
+
+def loader_responder(sql: str, params: tuple):
+    for fragment, columns, rows in _LOADER_ANSWERS:
+        if fragment in sql:
+            return columns, rows
+    if sql.lstrip().lower().startswith("select"):
+        return ["value"], []
+    return None
+
+
+_SAMPLE_LINES = [
+    '{"id": 1, "name": "Ann O\'Neil", "updated_at": "2026-01-10T08:00:00Z"}',
+    '{"id": 2, "name": "Bo", "updated_at": "2026-01-11T08:00:00-06:00"}',
+    '{"id": 1, "name": "Ann", "updated_at": "2026-01-11T09:00:00Z"}',
+    "not json",
+    '{"id": 3, "name": "Cy"}',
+]
+
+
+def record_loader_statements(config: dict | None = None) -> list[Statement]:
+    """Every statement `loader load` (incremental, with a bad line), `loader status`
+    and `loader run`'s audit read would send to SQL Server, in order."""
+    from ..dbt_build import DbtOutcome
+    from ..load import LoadOptions, load_file
+    from ..profiles import Target
+    from ..run import RunReport, _collect_audit
+    from ..status import collect
+    from . import sqlserver
+
+    target = Target(name="sqlserver", type="sqlserver", config=config or {
+        "type": "sqlserver", "driver": "ODBC Driver 18 for SQL Server", "server": "127.0.0.1",
+        "port": 1433, "database": "canvas", "user": "sa", "password": "offline-Secret1",
+        "encrypt": True, "trust_cert": True,
+    })
+    conn = RecordingConnection(loader_responder)
+    with tempfile.TemporaryDirectory() as tmp, \
+            mock.patch.object(sqlserver, "_connect", lambda *a, **k: conn):
+        path = Path(tmp) / "canvas_users.jsonl"
+        path.write_text("\n".join(_SAMPLE_LINES) + "\n")
+        options = LoadOptions(table="raw.canvas_users", updated_field="updated_at",
+                              incremental=True, max_rejects=10, lock_timeout=5)
+        load_file(path, options, target)
+        backend = sqlserver.SqlServerBackend(target)
+        backend.connect(1)
+        collect(backend)
+        backend.close()
+        _collect_audit(RunReport(dbt=DbtOutcome(success=True, invocation_id="offline")),
+                       target, 1)
+    return conn.statements

@@ -1,0 +1,242 @@
+"""The SQL Server backend without a server: connection strings, secrets, and the T-SQL
+it sends (recorded by loader/backends/recording.py, parsed as T-SQL).
+
+Behaviour against a real SQL Server is covered by the engine-parametrized tests
+in CI (tests/sqlserver_engine.py, .github/workflows/ci.yml).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import datetime
+from pathlib import Path
+from unittest import mock
+
+import pytest
+from click.testing import CliRunner
+
+from loader.backends import sqlserver
+from loader.backends.recording import (
+    RecordingConnection,
+    loader_responder,
+    record_loader_statements,
+)
+from loader.cli import cli
+from loader.errors import ConfigError, LockTimeout
+from loader.odbc import (
+    connection_string_secrets,
+    odbc_connection_string,
+    parse_connection_string,
+)
+from loader.profiles import Target, load_target
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(PROJECT_DIR / "scripts"))
+from check_tsql import forbidden_constructs, parse_problems  # noqa: E402
+
+PASSWORD = "Pa;ss}w0rd'x"  # ODBC-hostile: ; ends a value, } ends a braced one
+PROFILE_ENV = {
+    "SQLSERVER_HOST": "sql.example.internal",
+    "SQLSERVER_PORT": "14330",
+    "SQLSERVER_DATABASE": "canvas_test",
+    "SQLSERVER_USER": "loader",
+    "SQLSERVER_PASSWORD": PASSWORD,
+    "SQLSERVER_ENCRYPT": "true",
+    "SQLSERVER_TRUST_CERT": "false",
+}
+
+
+@pytest.fixture
+def profile(tmp_path, monkeypatch) -> Path:
+    """profiles.example.yml with the SQLSERVER_* variables set; returns its directory."""
+    profiles = tmp_path / "profiles"
+    profiles.mkdir()
+    (profiles / "profiles.yml").write_text((PROJECT_DIR / "profiles.example.yml").read_text())
+    for key, value in PROFILE_ENV.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("DBT_PROFILES_DIR", str(profiles))
+    monkeypatch.delenv("CANVAS_SQLSERVER_CONN", raising=False)
+    monkeypatch.chdir(tmp_path)
+    return profiles
+
+
+def _target(profile: Path) -> Target:
+    return load_target("sqlserver", profile, PROJECT_DIR)
+
+
+def _dbt_sqlserver_string(config: dict) -> str:
+    """What dbt-sqlserver builds for the same profile output."""
+    from dbt.adapters.sqlserver.sqlserver_backend import build_pyodbc_connection_string
+    from dbt.adapters.sqlserver.sqlserver_credentials import SQLServerCredentials
+
+    data = {k: v for k, v in config.items() if k not in ("type", "threads")}
+    credentials = SQLServerCredentials.from_dict(SQLServerCredentials.translate_aliases(data))
+    return build_pyodbc_connection_string(credentials)
+
+
+def test_sqlserver_pyodbc_imports():
+    import pyodbc
+
+    assert pyodbc.version
+
+
+def test_sqlserver_connection_string_matches_dbt_sqlserver(profile):
+    config = _target(profile).config
+    ours = dict(parse_connection_string(odbc_connection_string(config)))
+    dbts = dict(parse_connection_string(_dbt_sqlserver_string(config)))
+    assert ours.pop("APP") == "canvas-loader"
+    assert ours == {k: dbts[k] for k in ours}
+    assert ours["PWD"] == PASSWORD and ours["SERVER"] == "sql.example.internal,14330"
+    assert ours["encrypt"] == "Yes" and ours["TrustServerCertificate"] == "No"
+
+
+@pytest.mark.parametrize("config, expected", [
+    ({"server": r"db01\SQLEXPRESS", "port": 1433, "database": "d"}, r"SERVER=db01\SQLEXPRESS;"),
+    ({"host": "db01", "database": "d"}, "SERVER=db01,1433;"),
+    ({"server": "db01", "database": "d", "windows_login": True}, "Trusted_Connection=yes;"),
+    ({"server": "db01", "database": "d", "driver": "{FreeTDS}"}, "DRIVER={FreeTDS};"),
+])
+def test_sqlserver_connection_string_follows_dbt_profile_fields(config, expected):
+    built = odbc_connection_string({"type": "sqlserver", **config})
+    assert expected in built
+    assert built.split(";")[2:4] == _dbt_sqlserver_string(
+        {"schema": "dbo", "driver": "ODBC Driver 18 for SQL Server", **config}).split(";")[2:4]
+
+
+def test_sqlserver_connection_string_names_missing_settings():
+    with pytest.raises(ConfigError, match="SQLSERVER_HOST"):
+        odbc_connection_string({"type": "sqlserver", "database": "canvas"})
+
+
+def test_sqlserver_password_never_in_describe_or_repr(profile):
+    target = _target(profile)
+    assert PASSWORD in target.secrets
+    assert PASSWORD not in target.describe() and PASSWORD not in repr(target)
+    target.conn = "DRIVER={x};SERVER=h,1;UID=u;PWD={se;cret}}};Database=d"
+    assert "se;cret}" in target.secrets
+    assert "se;cret" not in target.describe() and "h,1, database d" in target.describe()
+
+
+def test_sqlserver_conn_secrets_found_in_any_spelling():
+    assert "abc" in connection_string_secrets("Server=x;Password=abc")
+    assert "a;b" in connection_string_secrets("pwd={a;b};uid=u")
+    assert connection_string_secrets(None) == []
+
+
+def _write_jsonl(tmp_path: Path) -> Path:
+    path = tmp_path / "canvas_users.jsonl"
+    path.write_text(json.dumps({"id": 1, "name": "Ann"}) + "\n")
+    return path
+
+
+@pytest.mark.parametrize("use_conn", [False, True])
+def test_sqlserver_connect_error_never_shows_the_password(profile, tmp_path, use_conn):
+    """A real pyodbc.connect with a driver that is not installed: fails at once."""
+    conn = f"DRIVER={{No Such Driver}};SERVER=h;UID=u;PWD={{{PASSWORD.replace('}', '}}')}}}"
+    args = ["load", str(_write_jsonl(tmp_path)), "--table", "raw.canvas_users", "--silent",
+            "--target", "sqlserver"] + (["--conn", conn] if use_conn else [])
+    if not use_conn:
+        profile.joinpath("profiles.yml").write_text(
+            profile.joinpath("profiles.yml").read_text().replace(
+                "ODBC Driver 18 for SQL Server", "No Such Driver"))
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 1
+    assert "cannot connect to SQL Server" in result.output
+    assert "msodbcsql18" in result.output  # the hint for a missing driver
+    assert PASSWORD not in result.output and "Pa;ss" not in result.output
+
+
+def test_sqlserver_conn_option_replaces_the_profile_connection(profile, tmp_path):
+    conn = "DRIVER={ODBC Driver 18 for SQL Server};SERVER=other,1433;Database=x;UID=u;PWD=zz9"
+    recorder = RecordingConnection(loader_responder)
+    seen = []
+
+    def fake_connect(connection_string, timeout):
+        seen.append(connection_string)
+        return recorder
+
+    with mock.patch.object(sqlserver, "_connect", fake_connect):
+        result = CliRunner().invoke(cli, ["status", "--target", "sqlserver", "--conn", conn])
+    assert result.exit_code == 0, result.output
+    assert seen == [conn]
+    assert "other,1433, database x (--conn)" in result.output and "zz9" not in result.output
+
+
+def test_sqlserver_conn_option_is_refused_for_another_target(profile, tmp_path):
+    result = CliRunner().invoke(cli, ["status", "--target", "duckdb", "--conn", "PWD=zz9"])
+    assert result.exit_code == 1
+    assert "--conn is for sqlserver targets" in result.output and "zz9" not in result.output
+
+
+def test_sqlserver_load_statements_parse_as_tsql():
+    problems = {}
+    for statement in record_loader_statements():
+        sql = statement.inlined()
+        found = parse_problems(sql) + forbidden_constructs(sql)
+        if found:
+            problems[sql[:200]] = found
+    assert not problems, json.dumps(problems, indent=2)
+
+
+def test_sqlserver_load_locks_before_reading_the_clock_and_upserts_once():
+    sent = record_loader_statements()
+    lock = next(i for i, s in enumerate(sent) if s.params[:1] == ("canvas_load:canvas_users",))
+    upsert = next(i for i, s in enumerate(sent) if "into #changes" in s.sql)
+    assert lock < upsert and "sysutcdatetime()" in sent[upsert].sql
+    begins = [i for i, s in enumerate(sent) if s.sql == "begin transaction"]
+    assert max(b for b in begins if b < lock) > max(i for i, s in enumerate(sent)
+                                                    if s.sql.startswith("insert into #stage"))
+    assert sum("delete existing" in s.sql for s in sent) == 1
+    assert not any("merge " in s.sql.lower() for s in sent)
+    assert "as watermark_after" in sent[upsert + 1].sql  # same transaction, next batch
+
+
+def test_sqlserver_load_uses_fast_executemany_into_temp_stage():
+    staged = [s for s in record_loader_statements() if s.sql.startswith("insert into #stage")]
+    assert staged and all(s.fast_executemany and s.many for s in staged)
+
+
+def test_sqlserver_load_ddl_is_guarded_without_if_not_exists():
+    ddl = [s.sql for s in record_loader_statements()
+           if "create " in s.sql.lower() and "#" not in s.sql]  # temp tables are per session
+    assert any("exec(N'create schema [raw]')" in s for s in ddl)
+    assert all(s.startswith(("if schema_id(", "if object_id(", "if indexproperty(")) for s in ddl)
+    text = "".join(ddl)
+    assert "[payload] nvarchar(max)" in text and "[id] nvarchar(450) not null" in text
+
+
+def _lock_responder(results: list[int]):
+    def respond(sql, params):
+        if "lock_result" in sql:
+            return ["lock_result"], [(results.pop(0),)]
+        return loader_responder(sql, params)
+    return respond
+
+
+def test_sqlserver_lock_timeout_is_a_clear_error(profile):
+    backend = sqlserver.SqlServerBackend(_target(profile))
+    recorder = RecordingConnection(_lock_responder([-1, -1]))
+    waits = []
+    with mock.patch.object(sqlserver, "_connect", lambda *a, **k: recorder):
+        backend.connect(2.5, on_wait=waits.append)
+    with pytest.raises(LockTimeout) as caught:
+        backend.lock_source("canvas_users", 2.5)
+    assert "'canvas_load:canvas_users'" in str(caught.value)
+    assert "waited 2.5s" in str(caught.value) and "--lock-timeout" in str(caught.value)
+    assert waits and "canvas_load:canvas_users" in waits[0]
+    timeouts = [s.params[1] for s in recorder.statements if "sp_getapplock" in s.sql]
+    assert timeouts == [0, 2500]  # a try without waiting, then --lock-timeout in ms
+
+
+def test_sqlserver_apply_reads_counts_from_one_batch(profile):
+    backend = sqlserver.SqlServerBackend(_target(profile))
+    recorder = RecordingConnection(loader_responder)
+    with mock.patch.object(sqlserver, "_connect", lambda *a, **k: recorder):
+        backend.connect(1)
+    result = backend.apply(schema="raw", name="canvas_users", source_name="canvas_users",
+                           load_id="l1", source_file="f.jsonl", incremental=True,
+                           lock_timeout=1)
+    assert (result.staged, result.inserted, result.updated, result.duplicates_in_file) == \
+        (4, 2, 1, 1)
+    assert result.unchanged == 0 and isinstance(result.watermark_after, datetime)
