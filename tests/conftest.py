@@ -1,7 +1,13 @@
-"""Fixtures: a fresh DuckDB file per test, the CLI in-process, dbt in-process.
+"""Fixtures: every `env` test runs on each engine: DuckDB and PostgreSQL.
 
-Every test gets its own database file and profiles directory; dbt's target
-directory is shared per session so partial parsing keeps builds fast.
+Each test gets its own database (a fresh DuckDB file, or a fresh database on
+the session's throwaway PostgreSQL server, see pgserver.py) and its own
+profiles directory; CANVAS_TARGET and the PG* variables select the target for
+the CLI, its subprocesses and dbt. dbt's target directory is shared per engine
+for the session so partial parsing keeps builds fast.
+
+`@pytest.mark.engines("duckdb")` keeps a test to the engines named; `-k duckdb`
+or `-k postgres` selects one engine from the command line.
 """
 
 from __future__ import annotations
@@ -16,8 +22,31 @@ import pytest
 from click.testing import CliRunner
 
 from loader.cli import cli
+from pgserver import PgServer, PgServerError
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
+ENGINES = ("duckdb", "postgres")
+# Variables that would steer libpq away from the test server.
+_LIBPQ_VARS = ("PGSERVICE", "PGSERVICEFILE", "PGOPTIONS", "PGSSLMODE", "PGPASSFILE",
+               "PGHOSTADDR", "PGCONNECT_TIMEOUT", "PGTARGETSESSIONATTRS")
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "engines(*names): run the test only on these engines (duckdb, postgres)"
+    )
+
+
+def pytest_collection_modifyitems(config, items):
+    """Drop the engine variants a test's `engines` marker excludes."""
+    keep, drop = [], []
+    for item in items:
+        marker = item.get_closest_marker("engines")
+        engine = getattr(item, "callspec", None) and item.callspec.params.get("engine")
+        (drop if marker and engine and engine not in marker.args else keep).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
 
 
 @pytest.fixture(scope="session")
@@ -25,27 +54,116 @@ def dbt_target_dir(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("dbt_target")
 
 
+@pytest.fixture(scope="session")
+def pg_server():
+    """Started on first use, so a DuckDB-only run never starts a server."""
+    try:
+        server = PgServer().start()
+    except PgServerError as exc:
+        pytest.fail(f"cannot start the test PostgreSQL server: {exc}", pytrace=False)
+    yield server
+    server.stop()
+
+
+@pytest.fixture(params=ENGINES)
+def engine(request) -> str:
+    return request.param
+
+
 @pytest.fixture
-def env(tmp_path, monkeypatch, dbt_target_dir):
-    """A private profiles dir and DuckDB file; returns a small namespace."""
+def env(request, engine, tmp_path, monkeypatch, dbt_target_dir):
+    """A private profiles dir and database on the engine; returns a small namespace."""
     profiles = tmp_path / "profiles"
     profiles.mkdir()
     shutil.copyfile(PROJECT_DIR / "profiles.example.yml", profiles / "profiles.yml")
-    db = tmp_path / "canvas.duckdb"
-    monkeypatch.setenv("CANVAS_DUCKDB_PATH", str(db))
     monkeypatch.setenv("DBT_PROFILES_DIR", str(profiles))
-    monkeypatch.setenv("DBT_TARGET_PATH", str(dbt_target_dir))
+    monkeypatch.setenv("DBT_TARGET_PATH", str(dbt_target_dir / engine))
     monkeypatch.setenv("DBT_LOG_PATH", str(tmp_path / "dbt_logs"))
     monkeypatch.setenv("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
-    monkeypatch.delenv("CANVAS_TARGET", raising=False)
     monkeypatch.chdir(tmp_path)
-    return Env(tmp_path, db, profiles)
+    if engine == "duckdb":
+        db = DuckDBDatabase(tmp_path / "canvas.duckdb")
+        monkeypatch.setenv("CANVAS_DUCKDB_PATH", str(db.path))
+        monkeypatch.delenv("CANVAS_TARGET", raising=False)
+    else:
+        server: PgServer = request.getfixturevalue("pg_server")
+        db = PostgresDatabase(server, server.create_database())
+        request.addfinalizer(db.drop)
+        for name in _LIBPQ_VARS:
+            monkeypatch.delenv(name, raising=False)
+        for name, value in server.environ(db.name).items():
+            monkeypatch.setenv(name, value)
+        monkeypatch.setenv("CANVAS_TARGET", "postgres")
+    return Env(tmp_path, db, profiles, engine)
+
+
+class DuckDBDatabase:
+    def __init__(self, path: Path):
+        self.path = path
+
+    def query(self, sql: str, params=()) -> list[tuple]:
+        try:
+            con = duckdb.connect(str(self.path), read_only=True)
+        except duckdb.ConnectionException:
+            # In-process dbt (loader run) keeps the file open with its own config;
+            # a connection with the default config then shares that instance.
+            con = duckdb.connect(str(self.path))
+        try:
+            return con.execute(sql, params).fetchall()
+        finally:
+            con.close()
+
+    def execute(self, sql: str) -> None:
+        con = duckdb.connect(str(self.path))
+        try:
+            con.execute(sql)
+        finally:
+            con.close()
+
+    def is_empty(self) -> bool:
+        return not self.path.exists()
+
+
+class PostgresDatabase:
+    """One database on the session's server; queries take DuckDB-style ? placeholders."""
+
+    def __init__(self, server: PgServer, name: str):
+        self.server = server
+        self.name = name
+        self._conn = None
+
+    @property
+    def conn(self):
+        if self._conn is None:
+            self._conn = self.server.connect(self.name)
+        return self._conn
+
+    def query(self, sql: str, params=()) -> list[tuple]:
+        if params:
+            sql = sql.replace("%", "%%").replace("?", "%s")
+        return self.conn.execute(sql, tuple(params) or None).fetchall()
+
+    def execute(self, sql: str) -> None:
+        self.conn.execute(sql)
+
+    def is_empty(self) -> bool:
+        return self.query(
+            "select count(*) from information_schema.tables "
+            "where table_schema not in ('pg_catalog', 'information_schema')"
+        )[0][0] == 0
+
+    def drop(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+        self.server.drop_database(self.name)
 
 
 class Env:
-    def __init__(self, root: Path, db: Path, profiles: Path):
+    def __init__(self, root: Path, database, profiles: Path, engine: str = "duckdb"):
         self.root = root
-        self.db = db
+        self.database = database
+        self.engine = engine
+        self.db = getattr(database, "path", None)  # the DuckDB file (None on PostgreSQL)
         self.profiles = profiles
         self.data = root / "data"
 
@@ -72,14 +190,19 @@ class Env:
         return res
 
     def query(self, sql: str, params=()) -> list[tuple]:
-        con = duckdb.connect(str(self.db), read_only=True)
-        try:
-            return con.execute(sql, params).fetchall()
-        finally:
-            con.close()
+        """Run sql on the test's database; params use ? placeholders on every engine."""
+        return self.database.query(sql, params)
+
+    def execute(self, sql: str) -> None:
+        """A statement that changes the database (DDL, DML), committed at once."""
+        self.database.execute(sql)
 
     def scalar(self, sql: str, params=()):
         return self.query(sql, params)[0][0]
+
+    def is_empty(self) -> bool:
+        """True when nothing (no database file, no table) was created yet."""
+        return self.database.is_empty()
 
     def write_jsonl(self, name: str, records, raw_lines: list[str] | None = None) -> Path:
         path = self.root / name

@@ -155,11 +155,7 @@ def test_run_incremental_build_equals_full_refresh(scenario):
 
 def test_run_added_raw_column_is_logged_as_schema_change(scenario):
     env = scenario
-    import duckdb
-
-    con = duckdb.connect(str(env.db))
-    con.execute("alter table raw.canvas_users add column extra_note varchar")
-    con.close()
+    env.execute("alter table raw.canvas_users add column extra_note varchar")
     result = env.cli("run", "--data-dir", env.data)
     assert "column_added: raw.canvas_users.extra_note" in result.output
     run_id = _latest_dbt_run(env)
