@@ -23,9 +23,10 @@ from click.testing import CliRunner
 
 from loader.cli import cli
 from pgserver import PgServer, PgServerError
+from sqlserver_engine import sqlserver_database, sqlserver_server  # noqa: F401 (session fixture)
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
-ENGINES = ("duckdb", "postgres")
+ENGINES = ("duckdb", "postgres", "sqlserver")
 # Variables that would steer libpq away from the test server.
 _LIBPQ_VARS = ("PGSERVICE", "PGSERVICEFILE", "PGOPTIONS", "PGSSLMODE", "PGPASSFILE",
                "PGHOSTADDR", "PGCONNECT_TIMEOUT", "PGTARGETSESSIONATTRS")
@@ -33,7 +34,7 @@ _LIBPQ_VARS = ("PGSERVICE", "PGSERVICEFILE", "PGOPTIONS", "PGSSLMODE", "PGPASSFI
 
 def pytest_configure(config):
     config.addinivalue_line(
-        "markers", "engines(*names): run the test only on these engines (duckdb, postgres)"
+        "markers", "engines(*names): run the test only on these engines (duckdb, postgres, sqlserver)"
     )
 
 
@@ -85,6 +86,8 @@ def env(request, engine, tmp_path, monkeypatch, dbt_target_dir):
         db = DuckDBDatabase(tmp_path / "canvas.duckdb")
         monkeypatch.setenv("CANVAS_DUCKDB_PATH", str(db.path))
         monkeypatch.delenv("CANVAS_TARGET", raising=False)
+    elif engine == "sqlserver":
+        db = sqlserver_database(request, monkeypatch)
     else:
         server: PgServer = request.getfixturevalue("pg_server")
         db = PostgresDatabase(server, server.create_database())

@@ -119,6 +119,11 @@ class SqlServerDatabase:
         cur = self._conn.execute(sql, tuple(params)) if params else self._conn.execute(sql)
         return [tuple(row) for row in cur.fetchall()]
 
+    def execute(self, sql: str) -> None:
+        if self._conn is None:
+            self._conn = self.server.connect(self.name)
+        self._conn.execute(sql)
+
     def is_empty(self) -> bool:
         return self.query("select count(*) from information_schema.tables")[0][0] == 0
 
