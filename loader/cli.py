@@ -37,6 +37,11 @@ def _mask(text: str) -> str:
     return text
 
 
+def _print_traceback() -> None:
+    """--debug: the traceback, with the same secrets masked as in the message."""
+    click.echo(_mask(traceback.format_exc()), err=True, nl=False)
+
+
 def handle_errors(func):
     """Turn library exceptions into click errors; full traceback only with --debug."""
 
@@ -48,15 +53,17 @@ def handle_errors(func):
             raise
         except LoaderError as exc:
             if _State.debug:
-                traceback.print_exc()
+                _print_traceback()
             raise click.ClickException(_mask(str(exc))) from None
         except KeyboardInterrupt:
             raise click.ClickException("interrupted; nothing of the running load was committed")
         except Exception as exc:  # noqa: BLE001 - unexpected: one line unless --debug
             if _State.debug:
-                traceback.print_exc()
+                _print_traceback()
+            # One line: a database error's own message can carry the SQL under it.
+            first = next((ln.strip() for ln in str(exc).splitlines() if ln.strip()), "")
             raise click.ClickException(
-                _mask(f"unexpected error: {type(exc).__name__}: {exc} (rerun with --debug)")
+                _mask(f"unexpected error: {type(exc).__name__}: {first} (rerun with --debug)")
             ) from None
 
     return wrapper
@@ -153,7 +160,7 @@ def simulate(out_dir, seed, students, courses, assignments_per_course, submissio
 
 
 @cli.command()
-@click.argument("file", type=click.Path(path_type=Path))
+@click.argument("file", type=click.Path(path_type=Path, readable=False))
 @click.option("--table", required=True, help="Raw table, e.g. raw.canvas_users.")
 @click.option("--id-field", default="id", show_default=True,
               help="JSON field with the record's key (a.b for nested).")

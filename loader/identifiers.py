@@ -1,17 +1,23 @@
 """Validation of names that end up in SQL: they are identifiers, never SQL text.
 
 Only plain ASCII identifiers are accepted (letters, digits, underscore, not
-starting with a digit), which every target accepts unquoted; anything else is
-rejected before a connection is opened. Unicode look-alikes, quotes, brackets,
-semicolons and comments therefore never reach a statement.
+starting with a digit, at most 63 characters: PostgreSQL would silently cut a
+longer name, so two names could land in one table), which every target
+accepts unquoted; anything else is rejected before a connection is opened.
+Unicode look-alikes, quotes, brackets, semicolons and comments therefore never
+reach a statement. Source names (parameters, never SQL text) may also hold
+'.' and '-', but not '--'. JSON field names (--id-field, --updated-field) are
+dotted paths of the same plain identifiers: they never reach SQL either, but
+a field name that looks like SQL is a mistake worth stopping early.
 """
 
 import re
 
 from .errors import IdentifierError
 
-_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
-_SOURCE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-]{0,127}")
+_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
+_SOURCE = re.compile(r"(?!.*--)[A-Za-z0-9_][A-Za-z0-9_.\-]{0,127}")
+_FIELD = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}(\.[A-Za-z_][A-Za-z0-9_]{0,127}){0,7}")
 _MAX_FIELD = 256
 
 
@@ -19,7 +25,8 @@ def _check_ident(part: str, what: str, full: str) -> str:
     if not _IDENT.fullmatch(part):
         raise IdentifierError(
             f"{what} {full!r} is not a plain identifier",
-            "Use letters, digits and underscores only (e.g. raw.canvas_users)",
+            "Use ASCII letters, digits and underscores only, at most 63 per name "
+            "(e.g. raw.canvas_users)",
         )
     return part
 
@@ -41,18 +48,17 @@ def check_source_name(name: str) -> str:
     if not isinstance(name, str) or not _SOURCE.fullmatch(name):
         raise IdentifierError(
             f"source name {name!r} is not allowed",
-            "Use letters, digits, '_', '.', '-' (e.g. canvas_users)",
+            "Use ASCII letters, digits, '_', '.', '-' (not '--'), e.g. canvas_users",
         )
     return name
 
 
 def check_field_name(name: str, option: str) -> str:
-    """A JSON key: any printable text, but no control characters and not empty."""
-    if (
-        not isinstance(name, str)
-        or not name
-        or len(name) > _MAX_FIELD
-        or any(ord(ch) < 32 or ord(ch) == 127 for ch in name)
-    ):
-        raise IdentifierError(f"{option} {name!r} is not a usable JSON field name")
+    """A JSON key path: plain identifiers joined by '.', e.g. id or value.updated_at."""
+    if not isinstance(name, str) or len(name) > _MAX_FIELD or not _FIELD.fullmatch(name):
+        raise IdentifierError(
+            f"{option} {name!r} is not a usable JSON field name",
+            "Use ASCII letters, digits and underscores, '.' for a nested field "
+            "(e.g. id, value.updated_at)",
+        )
     return name

@@ -13,6 +13,8 @@ from __future__ import annotations
 import gzip
 import hashlib
 import io
+import json
+import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -26,6 +28,17 @@ MAX_ID_LENGTH = 450  # SQL Server's index key limit for nvarchar
 EXCERPT_CHARS = 200
 _GZIP_MAGIC = b"\x1f\x8b"
 _UTF8_BOM = b"\xef\xbb\xbf"
+# orjson reads an integer beyond 64 bits as a float (losing digits) and cannot
+# write more than this many levels of nesting back out.
+_LONG_DIGITS = re.compile(rb"[0-9]{20,}")
+MAX_DEPTH = 254
+# ISO-8601 as the staging models parse it (macros/cross_db/timestamps.sql):
+# date, optional time with optional fraction, optional Z or numeric offset.
+_ISO_TIMESTAMP = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}"
+    r"([T ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]+)?)?)?"
+    r"([Zz]|[+-][0-9]{2}(:?[0-9]{2})?)?"
+)
 
 
 @dataclass
@@ -56,7 +69,10 @@ def open_input(path: Path) -> io.BufferedIOBase:
     except FileNotFoundError:
         raise InputFileError(f"{path}: no such file", "Check the path") from None
     except IsADirectoryError:
-        raise InputFileError(f"{path}: is a directory, not a JSONL file") from None
+        raise InputFileError(
+            f"{path}: is a directory, not a JSONL file",
+            "Name one .jsonl or .jsonl.gz file (`loader run --data-dir` loads a directory)",
+        ) from None
     except PermissionError:
         raise InputFileError(f"{path}: permission denied", "Check the file's permissions") from None
     head = fh.peek(2)[:2] if hasattr(fh, "peek") else b""
@@ -75,22 +91,34 @@ def file_sha256(path: Path) -> str:
     except FileNotFoundError:
         raise InputFileError(f"{path}: no such file", "Check the path") from None
     except IsADirectoryError:
-        raise InputFileError(f"{path}: is a directory, not a JSONL file") from None
+        raise InputFileError(
+            f"{path}: is a directory, not a JSONL file",
+            "Name one .jsonl or .jsonl.gz file (`loader run --data-dir` loads a directory)",
+        ) from None
     except PermissionError:
         raise InputFileError(f"{path}: permission denied", "Check the file's permissions") from None
     return h.hexdigest()
 
 
 def parse_timestamp(value) -> datetime:
-    """ISO-8601 with 'Z' or an offset -> naive UTC. A value without offset is taken as UTC."""
+    """ISO-8601 with 'Z' or an offset -> naive UTC. A value without offset is taken as UTC.
+
+    Only the extended form the staging models parse is accepted (fromisoformat
+    alone also takes '20260903T100000' or week dates, which staging reads as
+    NULL: the watermark would move on a value the warehouse does not show)."""
     if not isinstance(value, str):
         raise ValueError(f"expected an ISO-8601 string, got {type(value).__name__}")
     text = value.strip()
+    if not _ISO_TIMESTAMP.fullmatch(text):
+        raise ValueError("not an ISO-8601 timestamp like 2026-09-03T10:00:00Z")
     if text.endswith(("Z", "z")):
         text = text[:-1] + "+00:00"
     ts = datetime.fromisoformat(text)
     if ts.tzinfo is not None:
-        ts = ts.astimezone(timezone.utc).replace(tzinfo=None)
+        try:
+            ts = ts.astimezone(timezone.utc).replace(tzinfo=None)
+        except OverflowError:  # e.g. 0001-01-01T00:30:00+01:00
+            raise ValueError("out of range once converted to UTC") from None
     return ts
 
 
@@ -117,13 +145,20 @@ class RecordParser:
         self.future_limit = datetime.now(timezone.utc).replace(tzinfo=None) + max_future
 
     def parse(self, raw: bytes):
+        # Rare: a number too long for 64 bits. orjson reads such an integer as a
+        # float (two that differ could hash the same, an id loses its digits) or
+        # refuses it; the standard library keeps it exact.
+        exact = _LONG_DIGITS.search(raw) is not None
         try:
             obj = orjson.loads(raw)
         except orjson.JSONDecodeError as exc:
             reason = "invalid JSON"
             if isinstance(exc.__cause__, UnicodeDecodeError) or "utf-8" in str(exc).lower():
                 reason = "invalid UTF-8"
-            raise _Reject(f"{reason}: {exc}") from None
+            if reason != "invalid JSON" or not exact:
+                raise _Reject(f"{reason}: {exc}") from None
+        if exact:
+            obj = _exact_json(raw)
         if not isinstance(obj, dict):
             kind = "null" if obj is None else type(obj).__name__
             kind = {"list": "array", "str": "string", "int": "number", "float": "number"}.get(
@@ -149,7 +184,7 @@ class RecordParser:
             if value is not None:
                 try:
                     updated = parse_timestamp(value)
-                except (ValueError, TypeError) as exc:
+                except (ValueError, TypeError, OverflowError) as exc:
                     raise _Reject(
                         f"unparsable timestamp in {self.updated_field!r}: {value!r} ({exc})"
                     ) from None
@@ -158,8 +193,39 @@ class RecordParser:
                         f"{self.updated_field!r} {value!r} is in the future; it would move "
                         "the watermark past every real record"
                     )
-        canonical = orjson.dumps(obj, option=orjson.OPT_SORT_KEYS)
+        try:
+            if exact:
+                canonical = json.dumps(obj, sort_keys=True, separators=(",", ":"),
+                                       ensure_ascii=False).encode()
+            else:
+                canonical = orjson.dumps(obj, option=orjson.OPT_SORT_KEYS)
+        except (TypeError, ValueError, RecursionError):
+            raise _Reject(f"nested deeper than {MAX_DEPTH} levels") from None
         return rid, raw.decode("utf-8"), hashlib.sha256(canonical).hexdigest(), updated
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if value in (float("inf"), float("-inf")):
+        raise ValueError(f"number {text[:20]} is infinity when parsed as double")
+    return value
+
+
+def _no_constant(name: str):
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def _exact_json(raw: bytes):
+    """The standard library's reading of raw: integers exact, floats as orjson
+    reads them (NaN, Infinity and infinite numbers refused)."""
+    try:
+        obj = json.loads(raw, parse_float=_finite, parse_constant=_no_constant)
+        json.dumps(obj, ensure_ascii=False).encode()  # lone surrogates (\ud800)
+    except RecursionError:
+        raise _Reject(f"nested deeper than {MAX_DEPTH} levels") from None
+    except ValueError as exc:  # includes UnicodeError
+        raise _Reject(f"invalid JSON: {exc}") from None
+    return obj
 
 
 def read_batches(
@@ -174,6 +240,7 @@ def read_batches(
     fh = open_input(path)
     batch = Batch()
     seen = 0
+    first_content = True
     try:
         for number, raw in enumerate(fh, start=1):
             batch.bytes_read += len(raw)
@@ -183,8 +250,10 @@ def read_batches(
             if not raw.strip():
                 batch.blank_lines += 1
                 continue
-            if number == 1 and raw.lstrip().startswith(b"["):
-                _reject_array_file(path, raw)
+            if first_content:
+                first_content = False
+                if raw.lstrip().startswith(b"["):
+                    _reject_array_file(path, raw, number)
             try:
                 rid, payload, digest, updated = parser.parse(raw)
             except _Reject as why:
@@ -206,7 +275,7 @@ def read_batches(
     yield batch
 
 
-def _reject_array_file(path: Path, first: bytes) -> None:
+def _reject_array_file(path: Path, first: bytes, number: int = 1) -> None:
     """A file that is one JSON array (not JSONL) is a user mistake worth its own message."""
     try:
         value = orjson.loads(first)
@@ -214,6 +283,7 @@ def _reject_array_file(path: Path, first: bytes) -> None:
         value = None
     if value is None or (isinstance(value, list) and value and isinstance(value[0], dict)):
         raise InputFileError(
-            f"{path}:1: this looks like a JSON array, not JSON Lines (one object per line)",
+            f"{path}:{number}: this looks like a JSON array, not JSON Lines "
+            "(one object per line)",
             "Convert it first, e.g. `jq -c '.[]' file.json > file.jsonl`",
         )

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import yaml
 
-from .errors import ConfigError
+from .errors import ConfigError, LoaderError
 from .identifiers import check_field_name, check_source_name, parse_table_name
 
 
@@ -30,28 +30,73 @@ class SourceConfig:
         return sorted(p for p in data_dir.glob(self.files) if p.is_file())
 
 
+_KEYS = ("name", "table", "files", "id_field", "updated_field", "incremental")
+
+
 def read_pipeline(path: Path) -> list[SourceConfig]:
+    """The sources of path, validated before anything runs: every value is checked
+    (names are identifiers, files a relative pattern, incremental a boolean) and an
+    error names the file, the source and the key."""
     if not path.is_file():
         raise ConfigError(f"pipeline config {path} not found", "Pass --config or create it")
     try:
         doc = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{path} is not valid YAML: {exc}") from None
+        # The position only: PyYAML's own message quotes lines of the file.
+        mark = getattr(exc, "problem_mark", None)
+        where = f":{mark.line + 1}:{mark.column + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or "syntax error"
+        raise ConfigError(f"{path}{where}: not valid YAML ({problem})",
+                          "Fix the file at that line") from None
+    entries = doc.get("sources") if isinstance(doc, dict) else None
+    if not isinstance(entries, list) or not entries:
+        raise ConfigError(f"{path} lists no sources",
+                          "Give it a 'sources:' list (see pipeline.yml in the project)")
     sources = []
-    for i, entry in enumerate(doc.get("sources") or [], start=1):
-        if not isinstance(entry, dict) or not {"name", "table", "files"} <= entry.keys():
-            raise ConfigError(f"{path}: source #{i} needs name, table and files")
+    for i, entry in enumerate(entries, start=1):
+        sources.append(_source(entry, f"{path}: source #{i}"))
+    names = [s.name for s in sources]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise ConfigError(f"{path}: source {twice[0]!r} is listed twice",
+                          "Give every source its own name (it keys its watermark)")
+    return sources
+
+
+def _source(entry, where: str) -> SourceConfig:
+    if not isinstance(entry, dict) or not {"name", "table", "files"} <= entry.keys():
+        raise ConfigError(f"{where} needs name, table and files")
+    unknown = sorted(str(k) for k in entry if k not in _KEYS)
+    if unknown:
+        raise ConfigError(f"{where} has an unknown key {unknown[0]!r}",
+                          f"Known keys: {', '.join(_KEYS)}")
+    for key in ("name", "table", "files", "id_field", "updated_field"):
+        value = entry.get(key)
+        if key in entry and not (isinstance(value, str) and value.strip()):
+            if key == "updated_field" and value is None:
+                continue
+            raise ConfigError(f"{where}: {key} must be a non-empty text, not {value!r}")
+    incremental = entry.get("incremental", False)
+    if not isinstance(incremental, bool):
+        raise ConfigError(f"{where}: incremental must be true or false, not {incremental!r}")
+    files = entry["files"]
+    if Path(files).is_absolute() or ".." in Path(files).parts:
+        raise ConfigError(f"{where}: files {files!r} must be a pattern inside --data-dir",
+                          "Use a relative glob such as */canvas_users.jsonl*")
+    try:
         src = SourceConfig(
-            name=check_source_name(str(entry["name"])),
-            table=".".join(parse_table_name(str(entry["table"]))),
-            files=str(entry["files"]),
-            id_field=check_field_name(str(entry.get("id_field", "id")), "id_field"),
+            name=check_source_name(entry["name"]),
+            table=".".join(parse_table_name(entry["table"])),
+            files=files,
+            id_field=check_field_name(entry.get("id_field", "id"), "id_field"),
             updated_field=entry.get("updated_field"),
-            incremental=bool(entry.get("incremental", False)),
+            incremental=incremental,
         )
         if src.updated_field:
-            check_field_name(str(src.updated_field), "updated_field")
-        sources.append(src)
-    if not sources:
-        raise ConfigError(f"{path} lists no sources")
-    return sources
+            check_field_name(src.updated_field, "updated_field")
+    except LoaderError as exc:
+        raise ConfigError(f"{where}: {exc.message}", exc.hint) from None
+    if src.incremental and not src.updated_field:
+        raise ConfigError(f"{where}: incremental needs updated_field",
+                          "Name the record's change timestamp, e.g. updated_field: updated_at")
+    return src

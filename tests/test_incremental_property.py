@@ -1,0 +1,304 @@
+"""The incremental invariant, as a property: after ANY sequence of batches,
+(1) raw holds exactly the latest version of every valid record, as the load
+rules define it, and (2) the incremental dbt build equals a --full-refresh
+build of the same raw data, for every curated and mart table.
+
+Hypothesis generates sequences of 2-3 batches for the five Canvas sources
+(shapes as loader/simulate.py writes them, reduced to the fields the models
+read) from small id pools, so batches collide: new records, changed records,
+byte-identical re-sends of earlier lines, the same instant written with
+different UTC offsets (equal-timestamp boundary records), older timestamps
+after newer ones (out of order: below the watermark), records without or with
+a null updated_at, facts before their dimensions (a submission whose
+assignment or user has not arrived), identity collisions between users
+(shared sis_user_id, login ids differing only in case), duplicate ids within
+a batch, and a few bad lines.
+
+After each batch: `loader run --no-build` (the real pipeline: every file of
+pipeline.yml, in name order), raw compared with a model of the load rules,
+`dbt build` (incremental), then `dbt run --full-refresh` of the curated and
+mart models and a comparison. The incremental chain goes on from the
+full-refresh state, which equals it when the property holds.
+
+A dbt build takes seconds, so the default is small: the explicit example plus
+CANVAS_PROPERTY_EXAMPLES generated ones (default 2); shrinking a failure
+re-runs dozens of builds, so it is off unless CANVAS_PROPERTY_SHRINK=1.
+For a longer run: CANVAS_PROPERTY_EXAMPLES=25 CANVAS_PROPERTY_SHRINK=1.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from datetime import datetime
+
+import pytest
+from hypothesis import HealthCheck, Phase, example, given, settings
+from hypothesis import strategies as st
+
+from conftest import PROJECT_DIR, table_rows
+from helpers_attack import CURATED, MARTS, dbt_build_ok, release_inprocess_duckdb, \
+    reset_warehouse
+
+EXAMPLES = int(os.environ.get("CANVAS_PROPERTY_EXAMPLES", "2"))
+SHRINK = os.environ.get("CANVAS_PROPERTY_SHRINK") == "1"
+
+ENTITIES = ("users", "courses", "assignments", "enrollments", "submissions")
+UPDATED = {"enrollments", "assignments"}  # incremental on updated_at in pipeline.yml
+POOL = {"users": 6, "courses": 3, "assignments": 4, "enrollments": 6, "submissions": 8}
+ABSENT = "<absent>"
+# The same instant in three spellings, a later one, an earlier one, a fraction.
+TIMESTAMPS = {
+    "2026-09-01T10:00:00Z": datetime(2026, 9, 1, 10, 0),
+    "2026-09-01T12:00:00+02:00": datetime(2026, 9, 1, 10, 0),
+    "2026-09-01T05:00:00-05:00": datetime(2026, 9, 1, 10, 0),
+    "2026-09-02T08:30:00Z": datetime(2026, 9, 2, 8, 30),
+    "2026-08-25T00:00:00Z": datetime(2026, 8, 25, 0, 0),
+    "2026-09-03T00:00:00.500000Z": datetime(2026, 9, 3, 0, 0, 0, 500000),
+}
+SCORES = [None, 0.0, 5.5, 10.0, 7.5]  # multiples of 0.5: sums are exact in any order
+BAD_LINES = ["oops, not JSON", '{"name": "no id"}', "[1, 2]"]
+
+
+# -- record builders (Canvas REST shapes, the fields the models read) -----------------
+
+def _with_updated(record: dict, updated: str | None) -> dict:
+    if updated != ABSENT:
+        record["updated_at"] = updated
+    return record
+
+
+def user(i, v, sis, login, email):
+    return {"id": i, "name": f"User {i} v{v}", "sortable_name": f"{i}, User",
+            "first_name": "User", "last_name": str(i), "short_name": f"U{i}",
+            "sis_user_id": sis, "integration_id": None, "login_id": login, "email": email,
+            "locale": "en", "last_login": "2026-10-01T08:00:00Z"}
+
+
+def course(i, v):
+    return {"id": i, "name": f"Course {i} v{v}", "course_code": f"C-{i}",
+            "workflow_state": ("available", "completed")[v % 2], "account_id": 10,
+            "root_account_id": 1, "enrollment_term_id": 3, "sis_course_id": f"C-{i}-FA26",
+            "start_at": "2026-08-24T00:00:00-05:00", "end_at": None,
+            "created_at": "2026-05-28T00:00:00Z", "time_zone": "America/Chicago",
+            "is_public": False,
+            "term": {"id": 3, "name": "Fall 2026", "start_at": "2026-08-24T00:00:00Z",
+                     "end_at": "2026-12-18T23:59:59Z"}}
+
+
+def assignment(i, v, course_id, points, updated):
+    return _with_updated({
+        "id": i, "name": f"Assignment {i} v{v}", "course_id": course_id,
+        "created_at": "2026-08-20T00:00:00Z", "due_at": "2026-10-21T23:59:00-05:00",
+        "points_possible": points, "grading_type": "points", "submission_types": ["online"],
+        "workflow_state": "published", "published": True, "position": v}, updated)
+
+
+def enrollment(i, v, user_id, course_id, etype, state, score, updated):
+    return _with_updated({
+        "id": i, "course_id": course_id, "user_id": user_id, "type": etype, "role": etype,
+        "enrollment_state": state, "created_at": "2026-08-13T00:00:00Z",
+        "last_activity_at": f"2026-09-{10 + v:02d}T06:00:00Z", "total_activity_time": 60 * v,
+        "grades": {"current_score": score, "final_score": score, "current_grade": None,
+                   "final_grade": None}}, updated)
+
+
+def submission(i, v, assignment_id, user_id, state, score, submitted):
+    return {"id": i, "assignment_id": assignment_id, "user_id": user_id, "attempt": 1,
+            "grade": None if score is None else str(score), "score": score,
+            "submitted_at": submitted, "graded_at": None, "workflow_state": state,
+            "late": v == 1, "missing": v == 2, "excused": False, "seconds_late": 0}
+
+
+def _ids(entity):
+    return st.integers(1, POOL[entity])
+
+
+UPDATED_AT = st.sampled_from([*TIMESTAMPS, None, ABSENT])
+RECORDS = {
+    "users": st.builds(user, _ids("users"), st.integers(0, 2),
+                       st.sampled_from(["S1", "S2", None]),
+                       st.sampled_from(["ada@x.edu", "ADA@x.edu", "bo@x.edu", None]),
+                       st.sampled_from(["ada@x.edu", None])),
+    "courses": st.builds(course, _ids("courses"), st.integers(0, 2)),
+    "assignments": st.builds(assignment, _ids("assignments"), st.integers(0, 2),
+                             _ids("courses"), st.sampled_from([None, 10.0, 20.0]), UPDATED_AT),
+    "enrollments": st.builds(enrollment, _ids("enrollments"), st.integers(0, 2),
+                             _ids("users"), _ids("courses"),
+                             st.sampled_from(["StudentEnrollment", "TeacherEnrollment"]),
+                             st.sampled_from(["active", "completed", "invited"]),
+                             st.sampled_from(SCORES), UPDATED_AT),
+    "submissions": st.builds(submission, _ids("submissions"), st.integers(0, 2),
+                             _ids("assignments"), _ids("users"),
+                             st.sampled_from(["submitted", "graded", "unsubmitted"]),
+                             st.sampled_from(SCORES),
+                             st.sampled_from([None, "2026-09-15T14:00:00Z",
+                                              "2026-09-15T23:30:00-05:00"])),
+}
+
+
+def _items(entity):
+    """A file's lines: mostly records, some re-sends of an earlier line, few bad lines."""
+    return st.lists(st.one_of(
+        RECORDS[entity].map(lambda r: ("rec", r)),
+        RECORDS[entity].map(lambda r: ("rec", r)),
+        st.integers(0, 10_000).map(lambda k: ("resend", k)),
+        st.sampled_from(BAD_LINES).map(lambda line: ("bad", line)),
+    ), max_size=5)
+
+
+BATCHES = st.lists(st.fixed_dictionaries({e: _items(e) for e in ENTITIES}),
+                   min_size=2, max_size=3)
+
+# The named cases, always run: a fact before its dimension, a re-send, changes,
+# the boundary instant in another offset, an out-of-order record, no updated_at,
+# duplicates within a file, a sis_user_id that moves, a bad line.
+U1, U2, U3 = (user(1, 0, "S1", "ada@x.edu", "ada@x.edu"), user(2, 0, "S1", "bo@x.edu", None),
+              user(3, 0, None, "ADA@x.edu", None))
+EXPLICIT = [
+    {"users": [("rec", U1), ("rec", U2)],
+     "courses": [("rec", course(1, 0))],
+     "assignments": [("rec", assignment(1, 0, 1, 10.0, "2026-09-01T10:00:00Z"))],
+     "enrollments": [("rec", enrollment(1, 0, 1, 1, "StudentEnrollment", "active", 5.5,
+                                        "2026-09-01T10:00:00Z")),
+                     ("rec", enrollment(2, 0, 3, 1, "StudentEnrollment", "active", None,
+                                        ABSENT))],
+     "submissions": [("rec", submission(1, 0, 1, 1, "graded", 7.5, "2026-09-15T14:00:00Z")),
+                     ("rec", submission(2, 0, 2, 3, "submitted", None,
+                                        "2026-09-15T23:30:00-05:00")),  # assignment 2 later
+                     ("bad", BAD_LINES[0])]},
+    {"users": [("resend", 0), ("rec", user(2, 1, "S2", "bo@x.edu", None)), ("rec", U3)],
+     "courses": [("resend", 0)],
+     "assignments": [("rec", assignment(1, 1, 1, 20.0, "2026-09-01T12:00:00+02:00")),
+                     ("rec", assignment(2, 0, 1, 10.0, "2026-08-25T00:00:00Z"))],
+     "enrollments": [("rec", enrollment(3, 0, 2, 1, "StudentEnrollment", "active", 10.0,
+                                        "2026-09-01T05:00:00-05:00")),
+                     ("rec", enrollment(1, 1, 1, 1, "StudentEnrollment", "completed", 5.5,
+                                        "2026-08-25T00:00:00Z")),
+                     ("rec", enrollment(2, 1, 3, 1, "StudentEnrollment", "active", 0.0, None)),
+                     ("rec", enrollment(2, 2, 3, 1, "StudentEnrollment", "invited", 0.0,
+                                        None))],
+     "submissions": [("resend", 1), ("rec", submission(1, 1, 1, 1, "graded", 10.0,
+                                                       "2026-09-15T14:00:00Z"))]},
+    {"users": [], "courses": [("rec", course(2, 1))],
+     "assignments": [("rec", assignment(2, 1, 2, 10.0, "2026-09-02T08:30:00Z"))],
+     "enrollments": [], "submissions": [("rec", submission(3, 0, 2, 2, "graded", 5.5,
+                                                           "2026-09-15T14:00:00Z"))]},
+]
+
+
+# -- a model of the load rules ----------------------------------------------------------
+
+def _canonical(obj) -> str:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"))
+
+
+class RawModel:
+    """What raw.<table> must hold after the loads (README, "What the loader does"):
+    a file already loaded is skipped whole; within a file the last line of an id
+    wins; with --incremental a record below the watermark is skipped (NULL is
+    never below; equal is compared); a record is written when new or changed;
+    the watermark moves to the max updated_at written."""
+
+    def __init__(self, incremental: bool):
+        self.incremental = incremental
+        self.rows: dict[str, tuple[str, datetime | None]] = {}
+        self.watermark: datetime | None = None
+        self.loaded: set[str] = set()
+
+    def load(self, data: bytes, records: list[dict]) -> None:
+        sha = hashlib.sha256(data).hexdigest()
+        if sha in self.loaded:
+            return
+        self.loaded.add(sha)
+        latest = {}
+        for record in records:
+            latest[str(record["id"])] = record
+        written = []
+        for rid, record in latest.items():
+            updated = TIMESTAMPS.get(record.get("updated_at")) if self.incremental else None
+            if self.incremental and self.watermark is not None and updated is not None \
+                    and updated < self.watermark:
+                continue
+            canonical = _canonical(record)
+            if rid in self.rows and self.rows[rid][0] == canonical:
+                continue
+            self.rows[rid] = (canonical, updated)
+            written.append(updated)
+        stamps = [u for u in written if u is not None]
+        if stamps and (self.watermark is None or max(stamps) > self.watermark):
+            self.watermark = max(stamps)
+
+
+def _write_batch(root, number: int, batch: dict, sent: dict, models: dict) -> None:
+    folder = root / f"batch-{number:04d}"
+    folder.mkdir(parents=True)
+    for entity in ENTITIES:
+        lines, records = [], []
+        for kind, value in batch[entity]:
+            if kind == "rec":
+                line = json.dumps(value)
+                records.append(value)
+            elif kind == "resend":
+                if not sent[entity]:
+                    continue
+                line = sent[entity][value % len(sent[entity])]
+                records.append(json.loads(line))
+            else:
+                lines.append(value)
+                continue
+            lines.append(line)
+            sent[entity].append(line)
+        data = "".join(line + "\n" for line in lines).encode()
+        (folder / f"canvas_{entity}.jsonl").write_bytes(data)  # always: even empty
+        models[entity].load(data, records)
+
+
+def _assert_raw_matches(env, models: dict) -> None:
+    for entity, model in models.items():
+        rows = env.query(f"select id, payload, record_updated_at from raw.canvas_{entity}")
+        got = {rid: (_canonical(json.loads(payload)), updated) for rid, payload, updated in rows}
+        expected = {rid: (c, u) for rid, (c, u) in model.rows.items()}
+        assert got == expected, entity
+        mark = env.query("select last_updated_at from meta.watermark where source_name = ?",
+                         (f"canvas_{entity}",))
+        assert (mark[0][0] if mark else None) == model.watermark, entity
+
+
+def _assert_incremental_equals_full_refresh(env, batch_number: int) -> None:
+    dbt_build_ok(env, "build")
+    incremental = {t: table_rows(env, t) for t in CURATED + MARTS}
+    dbt_build_ok(env, "run", "--full-refresh", "--select", "path:models/curated",
+                 "path:models/marts")
+    for table in CURATED + MARTS:
+        full = table_rows(env, table)
+        assert full == incremental[table], (
+            f"batch {batch_number}: {table} differs from a full refresh\n"
+            f"incremental only: {sorted(set(incremental[table]) - set(full))[:5]}\n"
+            f"full refresh only: {sorted(set(full) - set(incremental[table]))[:5]}")
+
+
+@pytest.mark.engines("duckdb", "postgres")  # reset_warehouse: DROP SCHEMA ... CASCADE
+@settings(
+    max_examples=EXAMPLES, deadline=None, database=None, print_blob=True,
+    phases=[Phase.explicit, Phase.generate, *([Phase.shrink] if SHRINK else [])],
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
+                           HealthCheck.data_too_large, HealthCheck.large_base_example],
+)
+@example(batches=EXPLICIT)
+@given(batches=BATCHES)
+def test_incremental_property_raw_latest_and_build_equals_full_refresh(env, batches):
+    release_inprocess_duckdb()
+    reset_warehouse(env)
+    data = env.root / "property_data"
+    shutil.rmtree(data, ignore_errors=True)
+    sent = {e: [] for e in ENTITIES}
+    models = {e: RawModel(incremental=e in UPDATED) for e in ENTITIES}
+    for number, batch in enumerate(batches, start=1):
+        _write_batch(data, number, batch, sent, models)
+        env.cli("run", "--data-dir", data, "--no-build", "--silent",
+                "--config", PROJECT_DIR / "pipeline.yml")
+        _assert_raw_matches(env, models)
+        _assert_incremental_equals_full_refresh(env, number)
