@@ -76,7 +76,10 @@ def resolve_profiles_dir(profiles_dir: str | Path | None, project_dir: Path) -> 
     if profiles_dir:
         p = Path(profiles_dir)
         if not (p / "profiles.yml").is_file():
-            raise ConfigError(f"no profiles.yml in --profiles-dir {p}")
+            raise ConfigError(
+                f"no profiles.yml in --profiles-dir {p}",
+                "Copy profiles.example.yml there or point --profiles-dir at the right folder",
+            )
         return p.resolve()
     if os.environ.get("DBT_PROFILES_DIR"):
         candidates.append(Path(os.environ["DBT_PROFILES_DIR"]))
@@ -136,7 +139,13 @@ def load_target(
     try:
         raw = yaml.safe_load((pdir / "profiles.yml").read_text()) or {}
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{pdir / 'profiles.yml'} is not valid YAML: {exc}") from None
+        # Only the position: the parser's message quotes lines, which may hold a secret.
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise ConfigError(
+            f"{pdir / 'profiles.yml'} is not valid YAML{where}",
+            "Fix the file (compare with profiles.example.yml)",
+        ) from None
     if PROFILE_NAME not in raw:
         raise ConfigError(f"profile {PROFILE_NAME!r} not found in {pdir / 'profiles.yml'}")
     env = jinja2.Environment(undefined=jinja2.StrictUndefined)
