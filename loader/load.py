@@ -168,6 +168,17 @@ def load_file(
 def _stage_file(backend: Backend, path: Path, opts: LoadOptions, result: LoadResult,
                 progress) -> list:
     """Stream the file into the staging table; return the rejects (stops past the limit)."""
+    rejects = backend.stage_file(path, opts, result, progress)
+    if rejects is None:
+        rejects = _stage_batches(backend, path, opts, result, progress)
+    result.rows_rejected = len(rejects)
+    result.first_rejects = [{"line": n, "reason": r} for n, r, _ in rejects[:5]]
+    return rejects
+
+
+def _stage_batches(backend: Backend, path: Path, opts: LoadOptions, result: LoadResult,
+                   progress) -> list:
+    """The portable staging: jsonl parses, the backend's bulk path appends."""
     backend.stage_create()
     rejects: list = []
     for batch in jsonl.read_batches(
@@ -196,8 +207,6 @@ def _stage_file(backend: Backend, path: Path, opts: LoadOptions, result: LoadRes
         crash_point("during_stage")
         if len(rejects) > opts.max_rejects:
             break
-    result.rows_rejected = len(rejects)
-    result.first_rejects = [{"line": n, "reason": r} for n, r, _ in rejects[:5]]
     return rejects
 
 

@@ -246,6 +246,13 @@ class Backend(ABC):
         )
 
     # -- the load -------------------------------------------------------------
+    def stage_file(self, path, opts, result, progress) -> list | None:
+        """A backend's own way to stage a whole file: fill _stage, add to result's
+        rows_read / blank_lines / bytes_read, call progress per batch, and return
+        the rejects, exactly as load.py's portable loop over jsonl.read_batches
+        would. None (the default): use that loop."""
+        return None
+
     @abstractmethod
     def stage_create(self) -> None:
         """Create the empty temporary table _stage (STAGE_SCHEMA's columns)."""
