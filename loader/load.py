@@ -240,6 +240,9 @@ def _record_failure(backend: Backend, result: LoadResult, sha: str, started: flo
     """Best effort: the failure and the rejects found are committed on their own."""
     result.status = "failed"
     result.seconds = time.monotonic() - started
+    # Nothing was written: every line read that was not rejected counts as skipped.
+    result.rows_written = result.inserted = result.updated = 0
+    result.rows_skipped = max(result.rows_read - result.rows_rejected, 0)
     message = str(exc) or type(exc).__name__
     try:
         backend.begin()

@@ -431,10 +431,6 @@ def test_bad_input_past_max_rejects_fails_writes_nothing_and_says_where_to_look(
     assert job_status == "failed" and "lines rejected" in error
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "loader/load.py _record_failure: a load failed past --max-rejects records "
-    "rows_read (every line read) but rows_skipped 0, so rows_read != rows_written + "
-    "rows_skipped + rows_rejected in meta.load_file for failed loads"))
 def test_bad_input_counts_add_up_for_a_failed_load_too(env):
     path = write_lines(env, "bad.jsonl", [GOOD, "oops", "oops"])
     env.load(path, TABLE, "--max-rejects", 1, expect=1)

@@ -119,14 +119,6 @@ def test_concurrent_same_file_twice_is_written_once(env):
 
 
 @pytest.mark.engines("duckdb")
-@pytest.mark.xfail(strict=True, reason=(
-    "loader/backends/duckdb.py connect(): DuckDB creates a new database file before it "
-    "locks it, so a second process opening it in that moment sees an empty file and "
-    "fails at once with 'exists, but it is not a valid DuckDB database file' instead "
-    "of waiting as for a lock (seen: 3 of 60 trials of 6 processes creating one file; "
-    "concurrent first loads hit it). Fix: treat that error on a file smaller than a "
-    "DuckDB header (12 KiB) like a lock conflict for a few seconds (this test's "
-    "stand-in creator takes 3 s)"))
 def test_concurrent_first_loads_creating_the_duckdb_file(env):
     """Deterministic stand-in for the race: the file exists but is still empty (another
     process is creating it) when the loader opens it; a moment later it is a database."""

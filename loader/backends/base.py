@@ -30,6 +30,19 @@ RAW_COLUMNS = (
     "load_id",
 )
 
+# What an existing raw table's column types must contain (information_schema's
+# data_type, any engine): text-like where text is stored, timestamps as such.
+_TEXT = ("char", "text", "json", "string")
+_TYPE_FAMILY = {
+    "id": _TEXT,
+    "payload": _TEXT,
+    "payload_hash": _TEXT,
+    "record_updated_at": ("timestamp", "datetime"),
+    "ingested_at": ("timestamp", "datetime"),
+    "source_file": _TEXT,
+    "load_id": _TEXT,
+}
+
 # Logical types of the meta tables (contract with macros/audit/create_meta_tables).
 META_TABLES: dict[str, list[tuple[str, str]]] = {
     "watermark": [
@@ -151,15 +164,6 @@ class Backend(ABC):
         return f"{self.quote(schema)}.{self.quote(name)}"
 
     # -- DDL ----------------------------------------------------------------
-    def table_columns(self, schema: str, name: str) -> list[str]:
-        cur = self.execute(
-            "select column_name from information_schema.columns "
-            f"where table_schema = {self.param} and table_name = {self.param} "
-            "order by ordinal_position",
-            (schema, name),
-        )
-        return [r[0] for r in cur.fetchall()]
-
     def create_schema(self, schema: str) -> None:
         self.execute(f"create schema if not exists {self.quote(schema)}")
 
@@ -173,9 +177,10 @@ class Backend(ABC):
             self.create_table("meta", name, [(c, self.types[t]) for c, t in cols])
 
     def ensure_raw(self, schema: str, name: str) -> None:
-        """Create the raw table, or check that an existing one has the raw contract's columns."""
+        """Create the raw table, or check that an existing one has the raw contract's
+        columns with compatible types (text where text is stored, timestamps as such)."""
         self.create_schema(schema)
-        existing = [c.lower() for c in self.table_columns(schema, name)]
+        existing = {c.lower(): t.lower() for c, t in self.table_column_types(schema, name)}
         if not existing:
             self.create_table(schema, name, [(c, self.raw_types[c]) for c in RAW_COLUMNS])
             return
@@ -185,6 +190,25 @@ class Backend(ABC):
                 f"table {schema}.{name} exists but lacks the raw columns {', '.join(missing)}",
                 "Load into a new table, or rename the existing one out of the way",
             )
+        wrong = [
+            f"{c} is {existing[c]}"
+            for c in RAW_COLUMNS
+            if not any(k in existing[c] for k in _TYPE_FAMILY[c])
+        ]
+        if wrong:
+            raise TableShapeError(
+                f"table {schema}.{name} has raw columns of the wrong type ({'; '.join(wrong)})",
+                "Load into a new table, or rename the existing one out of the way",
+            )
+
+    def table_column_types(self, schema: str, name: str) -> list[tuple[str, str]]:
+        cur = self.execute(
+            "select column_name, data_type from information_schema.columns "
+            f"where table_schema = {self.param} and table_name = {self.param} "
+            "order by ordinal_position",
+            (schema, name),
+        )
+        return [(r[0], r[1]) for r in cur.fetchall()]
 
     # -- audit --------------------------------------------------------------
     @abstractmethod

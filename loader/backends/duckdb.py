@@ -15,6 +15,10 @@ from . import duckdb_fastpath
 from .base import RAW_COLUMNS, ApplyResult, Backend
 
 _LOCK_MESSAGES = ("could not set lock", "conflicting lock")
+# A file this small is one another process is creating right now (DuckDB writes
+# the file before it locks it): wait for it as for a lock.
+_BEING_CREATED_BYTES = 12 * 1024
+_PATH_HINT = "Set CANVAS_DUCKDB_PATH (or the profile's path) to a DuckDB file in an existing folder"
 # DuckDB's own share; the whole loader process peaks at about 470 MB with it
 # (interpreter, Arrow batches in flight), measured by scripts/bench.py at 1M
 # and 10M lines: 300MB put the process just over 500 MB at no gain in speed.
@@ -45,7 +49,8 @@ class DuckDBBackend(Backend):
             parent = Path(path).expanduser().resolve().parent
             if not parent.is_dir():
                 raise ConnectionFailed(
-                    f"cannot open DuckDB database {path}: directory {parent} does not exist"
+                    f"cannot open DuckDB database {path}: directory {parent} does not exist",
+                    _PATH_HINT,
                 )
         settings = {k: str(v) for k, v in (self.target.config.get("settings") or {}).items()}
         deadline = time.monotonic() + lock_timeout
@@ -54,9 +59,11 @@ class DuckDBBackend(Backend):
             try:
                 self.conn = duckdb.connect(path, config=settings)
                 break
-            except duckdb.IOException as exc:
-                if not any(m in str(exc).lower() for m in _LOCK_MESSAGES):
-                    raise ConnectionFailed(f"cannot open DuckDB database {path}: {exc}") from None
+            except duckdb.Error as exc:
+                if not (_is_lock_error(exc) or _being_created(path, exc)):
+                    raise ConnectionFailed(
+                        f"cannot open DuckDB database {path}: {_first_line(exc)}", _PATH_HINT
+                    ) from None
                 if time.monotonic() >= deadline:
                     raise LockTimeout(
                         f"DuckDB database {path} is held by another process "
@@ -265,3 +272,29 @@ class DuckDBBackend(Backend):
         self._fast = None
         self.keep_transaction = False
         super().close()
+
+
+def _is_lock_error(exc: Exception) -> bool:
+    return isinstance(exc, duckdb.IOException) and any(
+        m in str(exc).lower() for m in _LOCK_MESSAGES
+    )
+
+
+def _being_created(path: str, exc: Exception) -> bool:
+    """'not a valid DuckDB database file' on a file another process is still writing:
+    smaller than a header and empty, all zeros, or already carrying DuckDB's magic."""
+    if "not a valid duckdb database" not in str(exc).lower():
+        return False
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(_BEING_CREATED_BYTES)
+    except OSError:
+        return True  # gone again: the creator gave up; a retry creates it
+    return len(head) < _BEING_CREATED_BYTES and (
+        not head.strip(b"\0") or head[8:12] == b"DUCK"
+    )
+
+
+def _first_line(exc: Exception) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+
