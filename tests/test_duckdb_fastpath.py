@@ -323,3 +323,27 @@ def test_fastpath_refuses_a_file_that_changes_between_its_passes(tmp_path, monke
     con = duckdb.connect(str(tmp_path / "c.duckdb"), read_only=True)
     assert con.execute("select count(*) from raw.t").fetchone()[0] == 1
     con.close()
+
+
+def test_fastpath_removes_the_scratch_files_of_killed_loads(tmp_path, monkeypatch):
+    """A load killed mid-way cannot remove its spill directory; the next load does
+    (only those of processes that are gone)."""
+    import subprocess
+    import sys
+    import tempfile
+
+    monkeypatch.setenv(duckdb_fastpath.MODE_ENV, "1")
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    stale = Path(tempfile.gettempdir()) / f"canvas-load-{gone}-killed"
+    stale.mkdir(exist_ok=True)
+    (stale / "stage.parquet").write_bytes(b"left behind")
+    alive = Path(tempfile.gettempdir()) / "canvas-load-1-init"  # pid 1 is alive
+    alive.mkdir(exist_ok=True)
+    try:
+        target = Target(name="duckdb", type="duckdb", config={"path": str(tmp_path / "k.duckdb")})
+        load_file(_write(tmp_path / "k.jsonl", [b'{"id": 1}']), LoadOptions(table="raw.t"), target)
+        assert not stale.exists()
+        assert alive.exists()
+    finally:
+        alive.rmdir()

@@ -15,6 +15,11 @@ from . import duckdb_fastpath
 from .base import RAW_COLUMNS, ApplyResult, Backend
 
 _LOCK_MESSAGES = ("could not set lock", "conflicting lock")
+# The last line of each id wins (Backend.apply's _latest, without the payload).
+_LATEST = (
+    "select line_number, id, payload_hash, record_updated_at, line_bytes, line_offset "
+    "from _stage qualify row_number() over (partition by id order by line_number desc) = 1"
+)
 # A file this small is one another process is creating right now (DuckDB writes
 # the file before it locks it): wait for it as for a lock.
 _BEING_CREATED_BYTES = 12 * 1024
@@ -166,80 +171,46 @@ class DuckDBBackend(Backend):
               source_file: str, incremental: bool, lock_timeout: float) -> ApplyResult:
         """Backend.apply's semantics, set-based on the small columns (line_number,
         id, hash, timestamp): de-duplication, the watermark filter and the hash
-        comparison never carry a payload. The payloads of the rows to write then
-        come from _stage, or from the file (the fast path, write_from_file), or
-        are in raw already (the fast path's first load: only the ids that are
-        not one plain insert are rewritten)."""
+        comparison never carry a payload. The payloads of the rows to write come
+        from _stage, or from the file (the fast path, write_from_file); after the
+        fast path's first load they are in raw already (_apply_first_load)."""
         raw = self.table(schema, name)
-        fast = self._fast
-        direct = fast is not None and fast.direct
-        ingested_at = fast.ingested_at if direct else self.ingest_clock(raw)
         watermark = self.scalar(
             "select last_updated_at from meta.watermark where source_name = ?", (source_name,)
         )
+        if self._fast is not None and self._fast.direct:
+            return self._apply_first_load(raw, source_name, load_id, source_file,
+                                          watermark if incremental else None, watermark)
+        ingested_at = self.ingest_clock(raw)
         staged = self.scalar("select count(*) from _stage")
-        self.temp_table_as(
-            "_latest",
-            "select line_number, id, payload_hash, record_updated_at, line_bytes, line_offset "
-            "from _stage "
-            "qualify row_number() over (partition by id order by line_number desc) = 1",
-        )
+        self.temp_table_as("_latest", _LATEST)
         latest = self.scalar("select count(*) from _latest")
         below = 0
         if incremental and watermark is not None:
             below = self.scalar(
                 "select count(*) from _latest where record_updated_at < ?", (watermark,)
             )
-        if direct:
-            # raw held nothing and now holds every staged record: rewrite the ids
-            # where that is not the result (duplicates, a winner below the watermark).
-            self.temp_table_as(
-                "_fix",
-                "select id from _stage group by id having count(*) > 1"
-                + (" union select id from _latest where record_updated_at < ?" if below else ""),
-                (watermark,) if below else (),
-            )
-        if below:
-            self.execute("delete from _latest where record_updated_at < ?", (watermark,))
-        if direct:
-            # Every remaining record of _latest is new; its row is in raw unless fixed.
-            inserted, updated = latest - below, 0
-            new_max = self.scalar("select max(record_updated_at) from _latest")
-            if self.scalar("select count(*) from _fix"):
-                self.execute(f"delete from {raw} where id in (select id from _fix)")
-                self.temp_table_as(
-                    "_write", "select * from _latest where id in (select id from _fix)"
-                )
-                self._write_rows(raw, "_write", ingested_at, source_file, load_id)
-        else:
-            self.temp_table_as(
-                "_changes",
-                "select l.line_number, l.id, l.payload_hash, l.record_updated_at, l.line_bytes, "
-                "l.line_offset, "
-                "case when r.id is null then 0 else 1 end as existed "
-                f"from _latest as l left join {raw} as r on r.id = l.id "
-                "where r.id is null or r.payload_hash <> l.payload_hash",
-            )
-            inserted, updated, new_max = self.execute(
-                "select coalesce(sum(1 - existed), 0), coalesce(sum(existed), 0), "
-                "max(record_updated_at) from _changes"
-            ).fetchall()[0]
-            if updated:
-                self.execute(
-                    f"delete from {raw} where id in (select id from _changes where existed = 1)"
-                )
-            if inserted or updated:
-                self._write_rows(raw, "_changes", ingested_at, source_file, load_id)
-        crash_point("after_upsert")
-        watermark_after = watermark
-        if new_max is not None and (watermark is None or new_max > watermark):
-            watermark_after = new_max
-            self.execute("delete from meta.watermark where source_name = ?", (source_name,))
+            if below:
+                self.execute("delete from _latest where record_updated_at < ?", (watermark,))
+        self.temp_table_as(
+            "_changes",
+            "select l.line_number, l.id, l.payload_hash, l.record_updated_at, l.line_bytes, "
+            "l.line_offset, case when r.id is null then 0 else 1 end as existed "
+            f"from _latest as l left join {raw} as r on r.id = l.id "
+            "where r.id is null or r.payload_hash <> l.payload_hash",
+        )
+        inserted, updated, new_max = self.execute(
+            "select coalesce(sum(1 - existed), 0), coalesce(sum(existed), 0), "
+            "max(record_updated_at) from _changes"
+        ).fetchall()[0]
+        if updated:
             self.execute(
-                "insert into meta.watermark (source_name, last_updated_at, load_id, updated_at) "
-                f"values (?, ?, ?, {self.now_sql()})",
-                (source_name, new_max, load_id),
+                f"delete from {raw} where id in (select id from _changes where existed = 1)"
             )
+        if inserted or updated:
+            self._write_rows(raw, "_changes", ingested_at, source_file, load_id)
+        crash_point("after_upsert")
+        watermark_after = self._move_watermark(source_name, load_id, watermark, new_max)
         crash_point("after_watermark")
         return ApplyResult(
             ingested_at=ingested_at,
@@ -252,6 +223,54 @@ class DuckDBBackend(Backend):
             watermark_before=watermark,
             watermark_after=watermark_after,
         )
+
+    def _apply_first_load(self, raw: str, source_name: str, load_id: str, source_file: str,
+                          filter_below, watermark) -> ApplyResult:
+        """raw held nothing and now holds every record of the file: rewrite the ids
+        for which that is not the result (in the file more than once: the last
+        line wins; the winner below the watermark: not written). Whatever else
+        apply needs is then a count over raw."""
+        fast = self._fast
+        fast.stage_exceptions(filter_below)
+        below = 0
+        if self.scalar("select count(*) from _stage"):
+            self.temp_table_as("_latest", _LATEST)
+            if filter_below is not None:
+                below = self.scalar(
+                    "select count(*) from _latest where record_updated_at < ?", (filter_below,)
+                )
+                self.execute("delete from _latest where record_updated_at < ?",
+                             (filter_below,))
+            self.execute(f"delete from {raw} where id in (select id from _stage)")
+            self._write_rows(raw, "_latest", fast.ingested_at, source_file, load_id)
+        inserted, new_max = self.execute(
+            f"select count(*), max(record_updated_at) from {raw}").fetchall()[0]
+        crash_point("after_upsert")
+        watermark_after = self._move_watermark(source_name, load_id, watermark, new_max)
+        crash_point("after_watermark")
+        latest = inserted + below
+        return ApplyResult(
+            ingested_at=fast.ingested_at,
+            staged=fast.staged,
+            duplicates_in_file=fast.staged - latest,
+            below_watermark=below,
+            unchanged=0,
+            inserted=int(inserted),
+            updated=0,
+            watermark_before=watermark,
+            watermark_after=watermark_after,
+        )
+
+    def _move_watermark(self, source_name: str, load_id: str, watermark, new_max):
+        if new_max is None or (watermark is not None and new_max <= watermark):
+            return watermark
+        self.execute("delete from meta.watermark where source_name = ?", (source_name,))
+        self.execute(
+            "insert into meta.watermark (source_name, last_updated_at, load_id, updated_at) "
+            f"values (?, ?, ?, {self.now_sql()})",
+            (source_name, new_max, load_id),
+        )
+        return new_max
 
     def _write_rows(self, raw: str, rows: str, ingested_at, source_file: str,
                     load_id: str) -> None:
@@ -269,7 +288,9 @@ class DuckDBBackend(Backend):
             self._fast.write_from_file("_from_file", ingested_at, source_file, load_id)
 
     def close(self) -> None:
-        self._fast = None
+        if self._fast is not None:
+            self._fast.cleanup()
+            self._fast = None
         self.keep_transaction = False
         super().close()
 

@@ -8,8 +8,9 @@ much work each line costs, and how often a payload is moved:
 
 * **Reading** is byte blocks (4 MiB; a gzip stream line by line as the
   portable reader reads it, so a damaged file fails after the same lines),
-  split with bytes.split. Line numbers, blank lines, the BOM on
-  line 1, trailing CR and the JSON-array check are handled as there.
+  split with bytes.split; each line's offset in the (unzipped) file is kept.
+  Line numbers, blank lines, the BOM on line 1, trailing CR and the
+  JSON-array check are handled as there.
 * **Per line, Python** does what needs a JSON parser with the portable path's
   exact verdicts and nothing more: orjson.loads (validity, UTF-8, object), the
   id, the updated field through jsonl.parse_timestamp, and SHA-256 of the
@@ -25,14 +26,18 @@ much work each line costs, and how often a payload is moved:
   columns.
 * **The payload moves once.** Into an *empty* raw table (a first load) the
   stream goes straight into raw, inside the load's transaction; the small
-  columns (line number, id, hash, timestamp, line length) go to a spill file
-  and from there into _stage, and apply rewrites only the ids that are not a
-  plain insert (duplicates in the file, below the watermark). Otherwise the
-  stream fills _stage with the small columns only, apply decides which lines
-  are written, and write_from_file() reads just those lines again (the file's
-  size, mtime and every such line's length must still match). The payload is
-  handed over as Arrow's arrow.json type, which DuckDB takes as JSON without
-  parsing it again (orjson, the stricter parser, has validated it).
+  columns (line number, id, timestamp, the line's offset and length) go to a
+  Parquet spill file, from which apply reads only the records it has to
+  decide about (ids in the file more than once, below the watermark) and
+  rewrites those; counts and the new watermark come from raw itself.
+  Otherwise the stream fills _stage with the small columns (and the hash),
+  apply decides which lines are written, and write_from_file() cuts just
+  those lines out of the file again (its size, mtime and inode, and each
+  line's boundaries, must still match). The payload is handed over as
+  Arrow's arrow.json type, which DuckDB takes as JSON without parsing it
+  again (orjson, the stricter parser, has validated it). Memory stays flat:
+  no table of the load's size is built inside the transaction (an Arrow scan
+  into a temporary table would hold it all in memory).
 
 Why the hash is not computed by DuckDB: the canonical form needs sorted keys
 at every level; DuckDB has no key sort (json_keys alone costs more than the
@@ -54,6 +59,7 @@ from __future__ import annotations
 import gzip
 import os
 import queue
+import shutil
 import tempfile
 import threading
 from hashlib import sha256
@@ -63,6 +69,7 @@ import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.ipc as ipc
+import pyarrow.parquet as pq
 
 from .. import jsonl
 from ..errors import InputFileError, LoaderError
@@ -86,9 +93,37 @@ SMALL = pa.schema([
     ("line_offset", pa.int64()),  # of the payload's first byte, in the (unzipped) file
 ])
 FULL = SMALL.append(pa.field("payload", _JSON))
-# A first load's _stage: its hashes are in raw already (apply recomputes the few
-# it rewrites), so the spill file and _stage stay small.
+# A first load's spill file (Parquet, read back by DuckDB's own reader: an Arrow
+# scan of it would hold it in memory): no hashes, they are in raw already (apply
+# recomputes the few it rewrites).
 SPILL = pa.schema([f for f in SMALL if f.name != "payload_hash"])
+_SPILL_ROWS = 65_536  # rows per Parquet row group
+
+
+_SPILL_PREFIX = "canvas-load-"
+
+
+def _spill_dir() -> tempfile.TemporaryDirectory:
+    """A scratch directory named after this process (see _sweep_stale_spills)."""
+    return tempfile.TemporaryDirectory(prefix=f"{_SPILL_PREFIX}{os.getpid()}-")
+
+
+def _sweep_stale_spills() -> None:
+    """Remove the scratch directories of loads that were killed (a killed process
+    cannot clean up after itself); a live process's are left alone."""
+    for path in Path(tempfile.gettempdir()).glob(f"{_SPILL_PREFIX}*-*"):
+        try:
+            pid = int(path.name[len(_SPILL_PREFIX):].split("-", 1)[0])
+        except ValueError:
+            continue
+        if pid == os.getpid():
+            continue
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            shutil.rmtree(path, ignore_errors=True)
+        except OSError:
+            pass  # alive (another user's process)
 
 
 def enabled() -> bool:
@@ -117,6 +152,8 @@ class FastStager:
         self.file_state = self._file_state()
         self.direct = False  # payloads straight into an empty raw table
         self.ingested_at = None
+        self.staged = 0  # records streamed
+        self.spill: Path | None = None
         self._spill_dir = None
 
     def _file_state(self):
@@ -138,8 +175,9 @@ class FastStager:
             self.backend.commit()
         spill = None
         if self.direct:
-            self._spill_dir = tempfile.TemporaryDirectory(prefix="canvas-load-")
-            spill = Path(self._spill_dir.name) / "stage.arrows"
+            _sweep_stale_spills()
+            self._spill_dir = _spill_dir()
+            spill = self.spill = Path(self._spill_dir.name) / "stage.parquet"
         batches: queue.Queue = queue.Queue(maxsize=2)
         outcome: dict = {}
         producer = threading.Thread(
@@ -181,16 +219,22 @@ class FastStager:
             self.conn.unregister("_fast_stream")
         if "error" in outcome:
             raise outcome["error"]
-        if spill is not None and not outcome.get("stopped"):
-            self.conn.register("_fast_spill", ipc.open_stream(spill))
-            try:
-                self.conn.execute(
-                    f"insert into _stage ({', '.join(SPILL.names)}) select * from _fast_spill"
-                )
-            finally:
-                self.conn.unregister("_fast_spill")
-        self.cleanup()
         return self.rejects
+
+    def stage_exceptions(self, watermark) -> None:
+        """A first load's _stage: only the records apply has to decide about, the
+        ones whose id is in the file more than once and (with a watermark) the
+        ones below it; every other record is in raw as it should end up."""
+        spill = f"read_parquet('{str(self.spill).replace(chr(39), chr(39) * 2)}')"
+        below = " or record_updated_at < ?" if watermark is not None else ""
+        self.backend.temp_table_as(
+            "_stage",
+            "select line_number, id, cast(null as json) as payload, "
+            "cast(null as varchar) as payload_hash, record_updated_at, line_bytes, line_offset "
+            f"from {spill} where id in (select id from {spill} group by id "
+            f"having count(*) > 1){below}",
+            (watermark,) if watermark is not None else (),
+        )
 
     def cleanup(self) -> None:
         if self._spill_dir is not None:
@@ -199,12 +243,19 @@ class FastStager:
 
     def _produce(self, batches: queue.Queue, outcome: dict, spill: Path | None) -> None:
         """The producer thread: parse, count, report; put Arrow batches on the queue."""
-        writer = ipc.new_stream(spill, SPILL) if spill is not None else None
+        writer = pq.ParquetWriter(spill, SPILL) if spill is not None else None
+        pending: list = []
         try:
             for batch in self._batches(outcome):
+                self.staged += batch.num_rows
                 if writer is not None:
-                    writer.write_batch(batch.select(SPILL.names))
+                    pending.append(batch.select(SPILL.names))
+                    if sum(b.num_rows for b in pending) >= _SPILL_ROWS:
+                        writer.write_table(pa.Table.from_batches(pending, SPILL))
+                        pending = []
                 batches.put(batch)
+            if writer is not None and pending:
+                writer.write_table(pa.Table.from_batches(pending, SPILL))
         except _Stop:
             outcome["stopped"] = True
         except BaseException as exc:  # noqa: BLE001 - handed to the main thread
@@ -342,7 +393,9 @@ class FastStager:
                 if nonblank >= batch_size:
                     # The rest of the block belongs to the next batch.
                     rest = lines[number - block_start:]
-                    rest_bytes = sum(map(len, rest)) + len(rest) - (bool(rest) and not ends_with_newline)
+                    rest_bytes = sum(map(len, rest)) + len(rest)
+                    if rest and not ends_with_newline:
+                        rest_bytes -= 1  # the file's last line has no newline
                     if self._batch_done(nonblank, blank, nbytes - rest_bytes,
                                         len(rejects) > max_rejects):
                         raise _Stop
@@ -430,7 +483,8 @@ class FastStager:
         if not total:
             return 0
         self._check_unchanged()
-        spill_dir = tempfile.TemporaryDirectory(prefix="canvas-load-")
+        _sweep_stale_spills()
+        spill_dir = _spill_dir()
         try:
             listing = Path(spill_dir.name) / "write.arrows"
             with ipc.new_stream(listing, SMALL) as writer:
@@ -524,6 +578,7 @@ def stage_file(backend, path, opts, result, progress) -> FastStager | None:
     stager = FastStager(backend, path, opts, result, progress)
     try:
         stager.run()
-    finally:
+    except BaseException:
         stager.cleanup()
-    return stager
+        raise
+    return stager  # the backend cleans up (its spill file) when it closes
