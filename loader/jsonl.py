@@ -14,7 +14,9 @@ import gzip
 import hashlib
 import io
 import json
+import os
 import re
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -84,10 +86,30 @@ def open_input(path: Path) -> io.BufferedIOBase:
 def file_sha256(path: Path) -> str:
     """SHA-256 of the file as stored (compressed bytes for .gz), streamed."""
     h = hashlib.sha256()
+    with _open_input(path) as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def file_fingerprint(path: Path) -> str:
+    """Device, inode, size, mtime and ctime (ns) of the file, as one string.
+
+    Equal fingerprints mean the file was not written since (any write, rename
+    into place or copy changes the ctime or the inode, and nothing lets a user
+    set ctime), so a file whose fingerprint was recorded by a successful load can
+    be skipped without reading it. Opening it also checks it can be read.
+    """
+    with _open_input(path) as fh:
+        st = os.fstat(fh.fileno())
+    return f"{st.st_dev}:{st.st_ino}:{st.st_size}:{st.st_mtime_ns}:{st.st_ctime_ns}"
+
+
+@contextmanager
+def _open_input(path: Path):
+    """open(path, 'rb') with the errors a user can act on."""
     try:
-        with open(path, "rb") as fh:
-            for chunk in iter(lambda: fh.read(1 << 20), b""):
-                h.update(chunk)
+        fh = open(path, "rb")
     except FileNotFoundError:
         raise InputFileError(f"{path}: no such file", "Check the path") from None
     except IsADirectoryError:
@@ -97,7 +119,8 @@ def file_sha256(path: Path) -> str:
         ) from None
     except PermissionError:
         raise InputFileError(f"{path}: permission denied", "Check the file's permissions") from None
-    return h.hexdigest()
+    with fh:
+        yield fh
 
 
 def parse_timestamp(value) -> datetime:

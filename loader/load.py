@@ -81,6 +81,7 @@ class LoadResult:
     previous_load_id: str | None = None
     first_rejects: list = field(default_factory=list)
     started_at: datetime | None = None
+    file_fingerprint: str | None = None  # meta.load_file.file_stat, not a metric
 
     @property
     def rows_per_second(self) -> float:
@@ -88,6 +89,7 @@ class LoadResult:
 
     def metrics(self) -> dict:
         data = asdict(self)
+        data.pop("file_fingerprint")
         data["rows_per_second"] = round(self.rows_per_second, 1)
         return data
 
@@ -103,7 +105,7 @@ def load_file(
     opts = options.validated()
     path = Path(path)
     started = time.monotonic()
-    sha = jsonl.file_sha256(path)
+    fingerprint = jsonl.file_fingerprint(path)
     schema, name = opts.table.split(".")
     result = LoadResult(
         load_id=uuid.uuid4().hex,
@@ -123,13 +125,15 @@ def load_file(
             result.load_id, f"load {opts.source_name}", _json(result.metrics())
         )
         crash_point("after_job_start")
-        previous = None if opts.force else backend.find_loaded_file(opts.table, sha)
-        if previous:
-            result.status = "skipped_file"
-            result.previous_load_id = previous
-            _finish(backend, result, sha, started)
-            return result
+        sha = None
         try:
+            sha, previous, result.file_fingerprint = _identify_file(backend, path, opts,
+                                                                    fingerprint)
+            if previous:
+                result.status = "skipped_file"
+                result.previous_load_id = previous
+                _finish(backend, result, sha, started)
+                return result
             rejects = _stage_file(backend, path, opts, result, progress)
             crash_point("after_stage")
             if len(rejects) > opts.max_rejects:
@@ -163,6 +167,26 @@ def load_file(
             raise
     finally:
         backend.close()
+
+
+def _identify_file(backend: Backend, path: Path, opts: LoadOptions,
+                   fingerprint: str) -> tuple[str, str | None, str | None]:
+    """(sha256, the load that already loaded this content or None, fingerprint).
+
+    A file untouched since a successful load (same fingerprint) is known without
+    reading it: a re-run over the same data directory costs a stat per file.
+    Otherwise the file is hashed; its fingerprint is kept only if it did not
+    change while being hashed. --force reads and loads the file regardless.
+    """
+    if not opts.force:
+        known = backend.find_file_by_fingerprint(opts.table, fingerprint)
+        if known:
+            return known[1], known[0], fingerprint
+    sha = jsonl.file_sha256(path)
+    if jsonl.file_fingerprint(path) != fingerprint:
+        fingerprint = None
+    previous = None if opts.force else backend.find_loaded_file(opts.table, sha)
+    return sha, previous, fingerprint
 
 
 def _stage_file(backend: Backend, path: Path, opts: LoadOptions, result: LoadResult,
@@ -223,7 +247,7 @@ def _record_applied(result: LoadResult, applied, rejects: list) -> None:
     result.watermark_after = _iso(applied.watermark_after)
 
 
-def _finish(backend: Backend, result: LoadResult, sha: str, started: float,
+def _finish(backend: Backend, result: LoadResult, sha: str | None, started: float,
             in_transaction: bool = False) -> None:
     result.seconds = time.monotonic() - started
     if not in_transaction:
@@ -235,7 +259,7 @@ def _finish(backend: Backend, result: LoadResult, sha: str, started: float,
     backend.commit()
 
 
-def _record_failure(backend: Backend, result: LoadResult, sha: str, started: float,
+def _record_failure(backend: Backend, result: LoadResult, sha: str | None, started: float,
                     exc: BaseException) -> None:
     """Best effort: the failure and the rejects found are committed on their own."""
     result.status = "failed"
@@ -255,13 +279,14 @@ def _record_failure(backend: Backend, result: LoadResult, sha: str, started: flo
         backend.rollback()
 
 
-def _load_file_row(result: LoadResult, sha: str) -> dict:
+def _load_file_row(result: LoadResult, sha: str | None) -> dict:
     return {
         "load_id": result.load_id,
         "source_name": result.source_name,
         "target_table": result.target_table,
         "source_file": result.source_file,
         "file_sha256": sha,
+        "file_stat": result.file_fingerprint,
         "status": result.status,
         "rows_read": result.rows_read,
         "rows_written": result.rows_written,

@@ -52,6 +52,65 @@ def test_load_same_file_again_writes_nothing(env):
     assert statuses == ["success", "skipped_file", "success"]
 
 
+def test_load_untouched_file_again_is_skipped_without_reading_it(env, monkeypatch):
+    """A re-run over the same data directory: the file's stat fingerprint matches a
+    successful load, so it is not hashed (let alone parsed)."""
+    from loader import jsonl
+
+    path = env.write_jsonl("users.jsonl", USERS)
+    env.load(path, "raw.canvas_users")
+    [(stat,)] = env.query("select file_stat from meta.load_file")
+    assert stat and stat.count(":") == 4
+
+    def read(_path):
+        raise AssertionError("the file was read although it is unchanged")
+
+    monkeypatch.setattr(jsonl, "file_sha256", read)
+    out = env.cli("load", path, "--table", "raw.canvas_users").output
+    assert "already loaded" in out
+    assert [r[0] for r in env.query("select status from meta.load_file order by ended_at")] == [
+        "success", "skipped_file"]
+
+
+def test_load_file_rewritten_with_same_size_and_mtime_is_read_again(env):
+    """The fingerprint holds the ctime, which a rewrite moves and no user can set back."""
+    import os
+
+    path = env.write_jsonl("users.jsonl", USERS)
+    env.load(path, "raw.canvas_users")
+    before = os.stat(path)
+    edited = path.read_bytes().replace(b'"Ada"', b'"Adb"')
+    assert len(edited) == before.st_size
+    path.write_bytes(edited)
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+    out = env.cli("load", path, "--table", "raw.canvas_users").output
+    assert "written 1 (new 0, changed 1)" in out
+    # The same bytes under a new name: hashed, and skipped as already loaded.
+    copy = path.with_name("copy.jsonl")
+    copy.write_bytes(edited)
+    assert "already loaded" in env.cli("load", copy, "--table", "raw.canvas_users").output
+
+
+def test_load_adds_columns_missing_from_an_older_meta_table(env):
+    """meta.load_file made before file_stat existed gets the column, and loads work."""
+    ts = "datetime2" if env.engine == "sqlserver" else "timestamp"
+    if env.engine == "sqlserver":
+        env.execute("if schema_id('meta') is null exec('create schema meta')")
+    else:
+        env.execute("create schema if not exists meta")
+    env.execute(
+        "create table meta.load_file (load_id varchar(64), source_name varchar(200), "
+        "target_table varchar(200), source_file varchar(1000), file_sha256 varchar(64), "
+        f"status varchar(20), rows_read bigint, rows_written bigint, rows_skipped bigint, "
+        f"rows_rejected bigint, started_at {ts}, ended_at {ts})"
+    )
+    path = env.write_jsonl("users.jsonl", USERS)
+    env.load(path, "raw.canvas_users")
+    assert "already loaded" in env.cli("load", path, "--table", "raw.canvas_users").output
+    [(stat,)] = env.query("select file_stat from meta.load_file where status = 'success'")
+    assert stat
+
+
 def test_load_resent_records_with_reordered_keys_are_unchanged(env):
     env.load(env.write_jsonl("a.jsonl", USERS), "raw.canvas_users")
     reordered = [dict(reversed(list(u.items()))) for u in USERS]

@@ -64,6 +64,7 @@ META_TABLES: dict[str, list[tuple[str, str]]] = {
         ("rows_rejected", "int"),
         ("started_at", "ts"),
         ("ended_at", "ts"),
+        ("file_stat", "text"),
     ],
     "load_reject": [
         ("load_id", "id"),
@@ -175,6 +176,26 @@ class Backend(ABC):
         self.create_schema("meta")
         for name, cols in META_TABLES.items():
             self.create_table("meta", name, [(c, self.types[t]) for c, t in cols])
+        self._add_missing_meta_columns()
+
+    def _add_missing_meta_columns(self) -> None:
+        """Tables made by an earlier version get the columns added since (nullable)."""
+        cur = self.execute(
+            "select table_name, column_name from information_schema.columns "
+            f"where table_schema = {self.param}",
+            ("meta",),
+        )
+        existing: dict[str, set[str]] = {}
+        for table, column in cur.fetchall():
+            existing.setdefault(table.lower(), set()).add(column.lower())
+        for name, cols in META_TABLES.items():
+            have = existing.get(name)
+            for column, logical in cols:
+                if have and column not in have:
+                    self.execute(self.add_column_sql("meta", name, column, self.types[logical]))
+
+    def add_column_sql(self, schema: str, name: str, column: str, type_: str) -> str:
+        return f"alter table {self.table(schema, name)} add column {self.quote(column)} {type_}"
 
     def ensure_raw(self, schema: str, name: str) -> None:
         """Create the raw table, or check that an existing one has the raw contract's
@@ -247,6 +268,18 @@ class Backend(ABC):
             "and status = 'success'",
             (target_table, sha256),
         )
+
+    def find_file_by_fingerprint(self, target_table: str,
+                                 fingerprint: str) -> tuple[str, str] | None:
+        """(load_id, file_sha256) of a successful load of this very file, untouched since."""
+        cur = self.execute(
+            "select load_id, file_sha256 from meta.load_file "
+            f"where target_table = {self.param} and file_stat = {self.param} "
+            "and status = 'success' order by load_id",
+            (target_table, fingerprint),
+        )
+        row = cur.fetchone()
+        return (row[0], row[1]) if row else None
 
     def insert_load_file(self, row: dict) -> None:
         cols = [c for c, _ in META_TABLES["load_file"] if c != "ended_at"]

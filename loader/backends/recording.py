@@ -166,6 +166,7 @@ _LOADER_ANSWERS: list[tuple[str, list[str], list[tuple]]] = [
     ("lock_result", ["lock_result"], [(0,)]),
     ("information_schema.columns", ["column_name"], []),
     ("select started_at from meta.job_run", ["started_at"], [(_NOW,)]),
+    ("and file_stat =", ["load_id", "file_sha256"], []),
     ("from meta.load_file", ["load_id"], [(None,)]),
     ("as watermark_before", ["ingested_at", "staged", "latest", "below_watermark", "inserted",
                              "updated", "watermark_before"], [(_NOW, 4, 3, 0, 2, 1, None)]),

@@ -341,6 +341,9 @@ class SqlServerBackend(Backend):
     def create_table(self, schema: str, name: str, columns: list[tuple[str, str]]) -> None:
         self.execute(create_table_sql(schema, name, columns))
 
+    def add_column_sql(self, schema: str, name: str, column: str, type_: str) -> str:
+        return f"alter table {self.table(schema, name)} add {quote(column)} {type_}"
+
     def ensure_meta(self) -> None:
         """Runs first in the DDL transaction: take the DDL lock for all of it."""
         self.get_applock(DDL_LOCK, self.lock_timeout, "creating the raw and meta tables")

@@ -37,6 +37,7 @@
             ('source_file', 'text'), ('file_sha256', 'key'), ('status', 'key'),
             ('rows_read', 'int'), ('rows_written', 'int'), ('rows_skipped', 'int'),
             ('rows_rejected', 'int'), ('started_at', 'ts'), ('ended_at', 'ts'),
+            ('file_stat', 'text'),
         ],
         'load_reject': [
             ('load_id', 'key'), ('source_file', 'text'), ('line_number', 'int'),
