@@ -313,6 +313,11 @@ class Bench:
                 self.record(n, name, "dlt", None, reason=reason)
             return
         for fmt in ("default", "parquet"):
+            if fmt not in self.args.dlt_formats.split(","):
+                for when in ("first", "rerun"):
+                    self.record(n, f"dlt_{fmt}_{when}", "dlt", None,
+                                reason=f"not in --dlt-formats {self.args.dlt_formats}")
+                continue
             runs = []
             try:
                 for _ in range(self.args.dlt_runs or self.args.runs):
@@ -741,6 +746,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="runs for the dlt contenders (default --runs; dlt's default "
                              "format takes minutes per run at 1M)")
     parser.add_argument("--no-dlt", action="store_true")
+    parser.add_argument("--dlt-formats", default="default,parquet",
+                        help="which dlt configurations to run (default: default,parquet)")
     parser.add_argument("--no-pg", action="store_true")
     parser.add_argument("--no-dbt", action="store_true")
     parser.add_argument("--markdown", action="store_true", help="also print the README table")
