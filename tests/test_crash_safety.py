@@ -416,7 +416,14 @@ def test_crash_dbt_build_killed_midway_next_build_equals_full_refresh(env):
     killed, output = _kill_dbt_when(env, "START sql incremental model cur.",
                                     env.root / "dbt_target_killed")
     assert killed, output[-3000:]
+    # Each killed build left its job_run row, still 'running' (written on-run-start).
+    killed_runs = env.query("select status, ended_at from meta.job_run "
+                            "where job_name = 'dbt build'")
+    assert killed_runs == [("running", None), ("running", None)], killed_runs
     dbt_build_ok(env, "build")
+    finished = env.query("select status from meta.job_run where job_name = 'dbt build' "
+                         "and ended_at is not null")
+    assert finished == [("success",)], finished
     incremental = {t: table_rows(env, t) for t in CURATED + MARTS}
     assert all(incremental[t] for t in CURATED)
     dbt_build_ok(env, "build", "--full-refresh")

@@ -20,7 +20,8 @@
                          passed, did not run, or returns no `sample_key`
           checked_at     when dbt finished executing the test (naive UTC)
           execution_time_ms
-    (b) meta.job_run: one row for the invocation: run_id = invocation_id,
+    (b) meta.job_run: one row for the invocation (replacing the 'running'
+        row log_run_start wrote): run_id = invocation_id,
         job_name 'dbt <command>', status 'error' when any result is
         error/fail (else 'success'), started_at = run_started_at, ended_at =
         now (both dbt's clock, naive UTC), duration_ms, error_message (the
@@ -125,6 +126,8 @@
     } -%}
     {%- set error_message = (errors | join('\n'))[:4000] if errors else none -%}
     {%- set duration_ms = ((ended_at - started_at).total_seconds() * 1000) | round | int -%}
+    {#- Replaces the 'running' row of log_run_start. -#}
+    {%- do _audit_exec('delete from ' ~ meta ~ '.job_run where run_id = ' ~ run_id) -%}
     {%- do _audit_insert(meta ~ '.job_run', [
         'run_id', 'job_name', 'status', 'started_at', 'ended_at', 'duration_ms',
         'metrics_json', 'error_message'], [[
