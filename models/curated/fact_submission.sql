@@ -41,8 +41,8 @@ assignments as (
 
 {% if canvas_is_incremental() %}
 
-    {#- The same view once more, for the second set: a CTE referenced
-        twice is materialized whole by DuckDB before any filter applies. -#}
+    {# The same view once more, for the second set: a CTE referenced
+       twice is materialized whole by DuckDB before any filter applies. #}
     earlier_submissions as (
 
         select * from {{ ref('stg_canvas__submissions') }}
@@ -59,9 +59,9 @@ assignments as (
 
     ),
 
-    {#- Submissions at or below their watermark whose assignment changed:
+    {# Submissions at or below their watermark whose assignment changed:
         found through the fact's assignment_id (typed, no JSON to parse);
-        with since_ingested_at through the raw submissions' own. -#}
+        with since_ingested_at through the raw submissions' own. #}
     reassigned_submissions as (
 
         {% if var('since_ingested_at', none) %}
