@@ -9,15 +9,18 @@
     Both watermarks only move forward (raw contract), so after any sequence
     of loads the incremental table equals a --full-refresh build.
 
-    The incremental run selects the two sets apart, so that only their
+    The incremental run selects the two sets apart, so that only the new
     payloads are parsed (an OR across the join filtered after parsing every
-    raw submission): the submissions past their watermark, plus those not
-    past it whose assignment is: a submission at or below the watermark is
-    already in the fact with its current assignment_id, so the few changed
-    assignments find their submissions through the fact's typed column and
-    the raw submissions are matched by id only. With var('since_ingested_at')
-    (a window to reprocess, possibly past what the fact holds) the second set
-    is found through the raw submissions' own assignment_id instead. -#}
+    raw submission):
+      - new_submissions: the raw submissions past their watermark;
+      - reassigned_submissions: the fact's own rows whose assignment changed,
+        less those in new_submissions. Their raw record is the one the row
+        was built from (at or below the watermark: unchanged since), so the
+        submission's columns are taken from the fact as they are and only
+        the assignment's are joined again; no raw payload is read.
+    With var('since_ingested_at') (a window to reprocess, possibly past what
+    the fact holds) the second set comes from the raw submissions instead.
+-#}
 {{
     config(
         unique_key='submission_key',
@@ -41,11 +44,32 @@ assignments as (
 
 {% if canvas_is_incremental() %}
 
-    {# The same view once more, for the second set: a CTE referenced
-       twice is materialized whole by DuckDB before any filter applies. #}
-    earlier_submissions as (
+    new_submissions as (
 
-        select * from {{ ref('stg_canvas__submissions') }}
+        select
+            submissions.submission_id,
+            submissions.assignment_id,
+            submissions.user_id,
+            submissions.grader_id,
+            submissions.workflow_state,
+            submissions.submission_type,
+            submissions.attempt,
+            submissions.score,
+            submissions.grade,
+            submissions.is_late,
+            submissions.is_missing,
+            submissions.is_excused,
+            submissions.late_policy_status,
+            submissions.points_deducted,
+            submissions.seconds_late,
+            submissions.submitted_at,
+            submissions.graded_at,
+            submissions.posted_at,
+            submissions.cached_due_at,
+            submissions.ingested_at,
+            submissions.load_id
+        from submissions
+        where {{ ingested_after_watermark('submissions.ingested_at') }}
 
     ),
 
@@ -59,41 +83,88 @@ assignments as (
 
     ),
 
-    {# Submissions at or below their watermark whose assignment changed:
-        found through the fact's assignment_id (typed, no JSON to parse);
-        with since_ingested_at through the raw submissions' own. #}
-    reassigned_submissions as (
+    {% if var('since_ingested_at', none) %}
 
-        {% if var('since_ingested_at', none) %}
-            select earlier_submissions.submission_id
-            from earlier_submissions
-            inner join changed_assignments
-                on earlier_submissions.assignment_id = changed_assignments.assignment_id
-        {% else %}
-            select existing_facts.submission_id
+        reassigned_submissions as (
+
+            select
+                submissions.submission_id,
+                submissions.assignment_id,
+                submissions.user_id,
+                submissions.grader_id,
+                submissions.workflow_state,
+                submissions.submission_type,
+                submissions.attempt,
+                submissions.score,
+                submissions.grade,
+                submissions.is_late,
+                submissions.is_missing,
+                submissions.is_excused,
+                submissions.late_policy_status,
+                submissions.points_deducted,
+                submissions.seconds_late,
+                submissions.submitted_at,
+                submissions.graded_at,
+                submissions.posted_at,
+                submissions.cached_due_at,
+                submissions.ingested_at,
+                submissions.load_id
+            from submissions
+            where
+                not ({{ ingested_after_watermark('submissions.ingested_at') }})
+                and submissions.assignment_id in (
+                    select changed_assignments.assignment_id
+                    from changed_assignments
+                )
+
+        ),
+
+    {% else %}
+
+        reassigned_submissions as (
+
+            select
+                existing_facts.submission_id,
+                existing_facts.assignment_id,
+                existing_facts.user_id,
+                existing_facts.grader_id,
+                existing_facts.workflow_state,
+                existing_facts.submission_type,
+                existing_facts.attempt,
+                existing_facts.score,
+                existing_facts.grade,
+                existing_facts.is_late,
+                existing_facts.is_missing,
+                existing_facts.is_excused,
+                existing_facts.late_policy_status,
+                existing_facts.points_deducted,
+                existing_facts.seconds_late,
+                existing_facts.submitted_at,
+                existing_facts.graded_at,
+                existing_facts.posted_at,
+                existing_facts.cached_due_at,
+                existing_facts.ingested_at,
+                existing_facts.load_id
             from {{ this }} as existing_facts
             inner join changed_assignments
                 on existing_facts.assignment_id = changed_assignments.assignment_id
-        {% endif %}
+            where not exists (
+                select 1
+                from new_submissions
+                where new_submissions.submission_id = existing_facts.submission_id
+            )
 
-    ),
+        ),
+
+    {% endif %}
 
     submissions_to_build as (
 
-        select submissions.*
-        from submissions
-        where {{ ingested_after_watermark('submissions.ingested_at') }}
+        select * from new_submissions
 
         union all
 
-        select earlier_submissions.*
-        from earlier_submissions
-        where
-            not ({{ ingested_after_watermark('earlier_submissions.ingested_at') }})
-            and earlier_submissions.submission_id in (
-                select reassigned_submissions.submission_id
-                from reassigned_submissions
-            )
+        select * from reassigned_submissions
 
     ),
 
@@ -101,7 +172,29 @@ assignments as (
 
     submissions_to_build as (
 
-        select * from submissions
+        select
+            submissions.submission_id,
+            submissions.assignment_id,
+            submissions.user_id,
+            submissions.grader_id,
+            submissions.workflow_state,
+            submissions.submission_type,
+            submissions.attempt,
+            submissions.score,
+            submissions.grade,
+            submissions.is_late,
+            submissions.is_missing,
+            submissions.is_excused,
+            submissions.late_policy_status,
+            submissions.points_deducted,
+            submissions.seconds_late,
+            submissions.submitted_at,
+            submissions.graded_at,
+            submissions.posted_at,
+            submissions.cached_due_at,
+            submissions.ingested_at,
+            submissions.load_id
+        from submissions
 
     ),
 
