@@ -515,13 +515,20 @@ class Bench:
                 sizes[n] = {"file_bytes": d["bytes"], "bytes_per_line": round(d["bytes"] / n, 1)}
                 print(f"n={n:,}: {d['bytes'] / MB:,.1f} MB, {d['bytes'] / n:,.0f} bytes/line",
                       flush=True)
-                self.loader(n, d)
-                if self.args.before:
-                    self.loader(n, d, label="before", src=str(Path(self.args.before).resolve()))
-                self.ctas(n, d)
-                self.dlt(n, d)
-                self.postgres(n, d)
-                self.dbt(n, d)
+                only = set(self.args.only or ("loader", "ctas", "dlt", "pg", "dbt"))
+                if "loader" in only:
+                    self.loader(n, d)
+                    if self.args.before:
+                        self.loader(n, d, label="before",
+                                    src=str(Path(self.args.before).resolve()))
+                if "ctas" in only:
+                    self.ctas(n, d)
+                if "dlt" in only:
+                    self.dlt(n, d)
+                if "pg" in only:
+                    self.postgres(n, d)
+                if "dbt" in only:
+                    self.dbt(n, d)
         finally:
             if self.pg is not None:
                 self.pg.stop()
@@ -754,6 +761,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="which dlt configurations to run (default: default,parquet)")
     parser.add_argument("--no-pg", action="store_true")
     parser.add_argument("--no-dbt", action="store_true")
+    parser.add_argument("--only", action="append",
+                        choices=("loader", "ctas", "dlt", "pg", "dbt"),
+                        help="run only these contender groups (repeatable; others get no row)")
     parser.add_argument("--markdown", action="store_true", help="also print the README table")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)

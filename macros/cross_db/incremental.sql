@@ -24,6 +24,12 @@
     The raw contract makes this safe: ingested_at is taken under the source's
     lock, never goes backwards within a table, and moves whenever a record is
     written. Only meaningful inside `if canvas_is_incremental()`.
+
+    The watermark is read once, when the model is rendered for execution, and
+    written into the SQL as a timestamp literal (see incremental_watermark):
+    a constant comparison is pushed into the raw table scan (DuckDB prunes row
+    groups by their min/max, PostgreSQL can use the ingested_at index), where
+    a scalar subquery became a join that every raw row went through first.
 -#}
 {% macro ingested_after_watermark(column, this_column='ingested_at') -%}
     {{ return(adapter.dispatch('ingested_after_watermark', 'canvas_pipeline')(
@@ -35,12 +41,67 @@
     {%- if since -%}
         {{ column }} >= {{ canvas_pipeline.timestamp_literal(since) }}
     {%- else -%}
-        {{ column }} > (
-            select coalesce(
-                max(watermark_source.{{ this_column }}),
-                {{ canvas_pipeline.timestamp_literal('1900-01-01 00:00:00') }}
-            )
-            from {{ this }} as watermark_source
-        )
+        {{ column }} > {{ canvas_pipeline.incremental_watermark(this_column) }}
+    {%- endif -%}
+{%- endmacro %}
+
+
+{#-
+    incremental_watermark(this_column='ingested_at'): max(this_column) of the
+    model being built ({{ this }}), 1900-01-01 when it is empty, as SQL:
+
+      - with a connection (dbt run/build/compile with execute): queried now
+        and returned as a timestamp literal, to the microsecond. A value with
+        more precision (SQL Server datetime2(7)) is cut to the microsecond,
+        never rounded up, so the filter can only take a boundary row again,
+        never miss one;
+      - without (parsing, or var('offline_compile'), the SQL Server check):
+        the scalar subquery itself, as the database would evaluate it.
+
+    Safe to resolve early: the model is the only writer of {{ this }}, and a
+    load that commits after this query only adds rows past the watermark.
+-#}
+{% macro incremental_watermark(this_column='ingested_at') -%}
+    {%- set fallback = canvas_pipeline.timestamp_literal('1900-01-01 00:00:00') -%}
+    {%- if execute and not var('offline_compile', false) -%}
+        {%- set result = run_query(
+            'select max(' ~ this_column ~ ') as watermark from ' ~ this
+        ) -%}
+        {%- set value = result.rows[0][0] if result is not none and result.rows | length > 0
+            else none -%}
+        {%- if value is none -%}
+            {{ return(fallback) }}
+        {%- elif value is string -%}
+            {{ return(canvas_pipeline.timestamp_literal(value)) }}
+        {%- else -%}
+            {%- if value.tzinfo is not none -%}
+                {%- set value = value.astimezone(modules.pytz.utc) -%}
+            {%- endif -%}
+            {{ return(canvas_pipeline.timestamp_literal(
+                value.strftime('%Y-%m-%d %H:%M:%S.%f'))) }}
+        {%- endif -%}
+    {%- else -%}
+        {{ return(
+            '(select coalesce(max(watermark_source.' ~ this_column ~ '), '
+            ~ fallback ~ ') from ' ~ this ~ ' as watermark_source)'
+        ) }}
+    {%- endif -%}
+{%- endmacro %}
+
+
+{#-
+    canvas_snapshot_exists(): inside a snapshot, whether its table exists
+    already (so the query may select only what is new); taken as true with
+    var('offline_compile'), like canvas_is_incremental().
+-#}
+{% macro canvas_snapshot_exists() -%}
+    {%- if var('offline_compile', false) -%}
+        {{ return(true) }}
+    {%- elif not execute -%}
+        {{ return(false) }}
+    {%- else -%}
+        {{ return(adapter.get_relation(
+            database=this.database, schema=this.schema, identifier=this.identifier
+        ) is not none) }}
     {%- endif -%}
 {%- endmacro %}

@@ -7,7 +7,20 @@
         has already joined (an assignment that arrives late, or moves to
         another course, reaches every submission that points to it).
     Both watermarks only move forward (raw contract), so after any sequence
-    of loads the incremental table equals a --full-refresh build. -#}
+    of loads the incremental table equals a --full-refresh build.
+
+    The incremental run selects the two sets apart, so that only the new
+    payloads are parsed (an OR across the join filtered after parsing every
+    raw submission):
+      - new_submissions: the raw submissions past their watermark;
+      - reassigned_submissions: the fact's own rows whose assignment changed,
+        less those in new_submissions. Their raw record is the one the row
+        was built from (at or below the watermark: unchanged since), so the
+        submission's columns are taken from the fact as they are and only
+        the assignment's are joined again; no raw payload is read.
+    With var('since_ingested_at') (a window to reprocess, possibly past what
+    the fact holds) the second set comes from the raw submissions instead.
+-#}
 {{
     config(
         unique_key='submission_key',
@@ -28,6 +41,164 @@ assignments as (
     select * from {{ ref('stg_canvas__assignments') }}
 
 ),
+
+{% if canvas_is_incremental() %}
+
+    new_submissions as (
+
+        select
+            submissions.submission_id,
+            submissions.assignment_id,
+            submissions.user_id,
+            submissions.grader_id,
+            submissions.workflow_state,
+            submissions.submission_type,
+            submissions.attempt,
+            submissions.score,
+            submissions.grade,
+            submissions.is_late,
+            submissions.is_missing,
+            submissions.is_excused,
+            submissions.late_policy_status,
+            submissions.points_deducted,
+            submissions.seconds_late,
+            submissions.submitted_at,
+            submissions.graded_at,
+            submissions.posted_at,
+            submissions.cached_due_at,
+            submissions.ingested_at,
+            submissions.load_id
+        from submissions
+        where {{ ingested_after_watermark('submissions.ingested_at') }}
+
+    ),
+
+    changed_assignments as (
+
+        select assignments.assignment_id
+        from assignments
+        where {{ ingested_after_watermark(
+            'assignments.ingested_at', this_column='assignment_ingested_at'
+        ) }}
+
+    ),
+
+    {% if var('since_ingested_at', none) %}
+
+        reassigned_submissions as (
+
+            select
+                submissions.submission_id,
+                submissions.assignment_id,
+                submissions.user_id,
+                submissions.grader_id,
+                submissions.workflow_state,
+                submissions.submission_type,
+                submissions.attempt,
+                submissions.score,
+                submissions.grade,
+                submissions.is_late,
+                submissions.is_missing,
+                submissions.is_excused,
+                submissions.late_policy_status,
+                submissions.points_deducted,
+                submissions.seconds_late,
+                submissions.submitted_at,
+                submissions.graded_at,
+                submissions.posted_at,
+                submissions.cached_due_at,
+                submissions.ingested_at,
+                submissions.load_id
+            from submissions
+            where
+                not ({{ ingested_after_watermark('submissions.ingested_at') }})
+                and submissions.assignment_id in (
+                    select changed_assignments.assignment_id
+                    from changed_assignments
+                )
+
+        ),
+
+    {% else %}
+
+        reassigned_submissions as (
+
+            select
+                existing_facts.submission_id,
+                existing_facts.assignment_id,
+                existing_facts.user_id,
+                existing_facts.grader_id,
+                existing_facts.workflow_state,
+                existing_facts.submission_type,
+                existing_facts.attempt,
+                existing_facts.score,
+                existing_facts.grade,
+                existing_facts.is_late,
+                existing_facts.is_missing,
+                existing_facts.is_excused,
+                existing_facts.late_policy_status,
+                existing_facts.points_deducted,
+                existing_facts.seconds_late,
+                existing_facts.submitted_at,
+                existing_facts.graded_at,
+                existing_facts.posted_at,
+                existing_facts.cached_due_at,
+                existing_facts.ingested_at,
+                existing_facts.load_id
+            from {{ this }} as existing_facts
+            inner join changed_assignments
+                on existing_facts.assignment_id = changed_assignments.assignment_id
+            where not exists (
+                select 1
+                from new_submissions
+                where new_submissions.submission_id = existing_facts.submission_id
+            )
+
+        ),
+
+    {% endif %}
+
+    submissions_to_build as (
+
+        select * from new_submissions
+
+        union all
+
+        select * from reassigned_submissions
+
+    ),
+
+{% else %}
+
+    submissions_to_build as (
+
+        select
+            submissions.submission_id,
+            submissions.assignment_id,
+            submissions.user_id,
+            submissions.grader_id,
+            submissions.workflow_state,
+            submissions.submission_type,
+            submissions.attempt,
+            submissions.score,
+            submissions.grade,
+            submissions.is_late,
+            submissions.is_missing,
+            submissions.is_excused,
+            submissions.late_policy_status,
+            submissions.points_deducted,
+            submissions.seconds_late,
+            submissions.submitted_at,
+            submissions.graded_at,
+            submissions.posted_at,
+            submissions.cached_due_at,
+            submissions.ingested_at,
+            submissions.load_id
+        from submissions
+
+    ),
+
+{% endif %}
 
 submissions_with_assignment as (
 
@@ -56,16 +227,9 @@ submissions_with_assignment as (
         submissions.ingested_at,
         assignments.ingested_at as assignment_ingested_at,
         submissions.load_id
-    from submissions
+    from submissions_to_build as submissions
     left join assignments
         on submissions.assignment_id = assignments.assignment_id
-    {% if canvas_is_incremental() %}
-        where
-            {{ ingested_after_watermark('submissions.ingested_at') }}
-            or {{ ingested_after_watermark(
-                'assignments.ingested_at', this_column='assignment_ingested_at'
-            ) }}
-    {% endif %}
 
 ),
 
