@@ -374,6 +374,25 @@ class Backend(ABC):
             watermark_after=watermark_after,
         )
 
+    def first_load_result(self, fast, source_name: str, load_id: str, watermark, new_max,
+                          latest: int, below: int) -> ApplyResult:
+        """The end of a fast path's first load (raw was empty; now it holds the
+        latest - below records written): move the watermark, and the counts."""
+        crash_point("after_upsert")
+        watermark_after = self.move_watermark(source_name, load_id, watermark, new_max)
+        crash_point("after_watermark")
+        return ApplyResult(
+            ingested_at=fast.ingested_at,
+            staged=fast.staged,
+            duplicates_in_file=fast.staged - latest,
+            below_watermark=below,
+            unchanged=0,
+            inserted=int(latest - below),
+            updated=0,
+            watermark_before=watermark,
+            watermark_after=watermark_after,
+        )
+
     def move_watermark(self, source_name: str, load_id: str, watermark, new_max):
         """Move the source's watermark to new_max if that is later; return the watermark."""
         if new_max is None or (watermark is not None and new_max <= watermark):

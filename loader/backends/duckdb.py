@@ -230,21 +230,8 @@ class DuckDBBackend(Backend):
             self._write_rows(raw, "_latest", fast.ingested_at, source_file, load_id)
         inserted, new_max = self.execute(
             f"select count(*), max(record_updated_at) from {raw}").fetchall()[0]
-        crash_point("after_upsert")
-        watermark_after = self.move_watermark(source_name, load_id, watermark, new_max)
-        crash_point("after_watermark")
-        latest = inserted + below
-        return ApplyResult(
-            ingested_at=fast.ingested_at,
-            staged=fast.staged,
-            duplicates_in_file=fast.staged - latest,
-            below_watermark=below,
-            unchanged=0,
-            inserted=int(inserted),
-            updated=0,
-            watermark_before=watermark,
-            watermark_after=watermark_after,
-        )
+        return self.first_load_result(fast, source_name, load_id, watermark, new_max,
+                                      inserted + below, below)
 
     def _write_rows(self, raw: str, rows: str, ingested_at, source_file: str,
                     load_id: str) -> None:

@@ -21,7 +21,6 @@ import pyarrow.compute as pc
 from psycopg import errors as pg_errors
 
 from ..errors import ConnectionFailed, LockTimeout
-from ..faults import crash_point
 from ..jsonl import EXCERPT_CHARS
 from . import pg_copy, pg_fastpath
 from .base import RAW_COLUMNS, ApplyResult, Backend
@@ -234,20 +233,8 @@ class PostgresBackend(Backend):
                 new_max = self.scalar(f"select max(record_updated_at) from {raw}")
             else:
                 new_max = _max(new_max, self.scalar("select max(record_updated_at) from _latest"))
-        crash_point("after_upsert")
-        watermark_after = self.move_watermark(source_name, load_id, watermark, new_max)
-        crash_point("after_watermark")
-        return ApplyResult(
-            ingested_at=fast.ingested_at,
-            staged=fast.staged,
-            duplicates_in_file=fast.staged - latest,
-            below_watermark=below,
-            unchanged=0,
-            inserted=latest - below,
-            updated=0,
-            watermark_before=watermark,
-            watermark_after=watermark_after,
-        )
+        return self.first_load_result(fast, source_name, load_id, watermark, new_max,
+                                      latest, below)
 
     def close(self) -> None:
         self._fast = None
