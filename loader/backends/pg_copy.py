@@ -34,6 +34,21 @@ _ONE = pa.scalar(1, pa.int32())
 _SLICE_BYTES = 64 << 20
 
 
+def copy_batches(cursor, sql: str, batches: Iterable, **encoding) -> None:
+    """One binary COPY (sql: copy ... from stdin (format binary)) of the batches."""
+    with cursor.copy(sql) as copy:
+        copy.write(HEADER)
+        for batch in batches:
+            write_batch(copy, batch, **encoding)
+        copy.write(TRAILER)
+
+
+def write_batch(copy, batch, **encoding) -> None:
+    """One batch into an open binary COPY (copy_chunks' encoding options)."""
+    for chunk in copy_chunks(batch, **encoding):
+        copy.write(chunk)
+
+
 def copy_chunks(table: pa.Table | pa.RecordBatch, jsonb: Iterable[str] = (),
                 constants: Iterable = ()) -> Iterator[memoryview]:
     """The tuples of table in binary COPY format, without header and trailer: its

@@ -64,11 +64,8 @@ class PgStager(LineStager):
             if self.direct:
                 self._copy_first_load(stream)
             else:
-                with self.conn.cursor().copy(_COPY_STAGE) as copy:
-                    copy.write(pg_copy.HEADER)
-                    for _, batch in stream:
-                        self._write(copy, batch)
-                    copy.write(pg_copy.TRAILER)
+                pg_copy.copy_batches(self.conn.cursor(), _COPY_STAGE,
+                                     (batch for _, batch in stream))
         return self.rejects
 
     def _begin_first_load(self) -> bool:
@@ -102,30 +99,17 @@ class PgStager(LineStager):
                     held_bytes += diverted.nbytes
                     if held_bytes >= _DIVERTED_BYTES:
                         copy = _end(copy, open_copy)
-                        self._copy_to_stage(cursor, held)
+                        pg_copy.copy_batches(cursor, _COPY_STAGE, held)
                         held, held_bytes = [], 0
                 if direct.num_rows:
                     if copy is None:
                         copy = open_copy.enter_context(cursor.copy(raw_copy))
                         copy.write(pg_copy.HEADER)
-                    self._write(copy, direct.select(STAGE_SCHEMA.names[1:]),
-                                jsonb=("payload",), constants=constants)
+                    pg_copy.write_batch(copy, direct.select(STAGE_SCHEMA.names[1:]),
+                                        jsonb=("payload",), constants=constants)
             _end(copy, open_copy)
-        self._copy_to_stage(cursor, held)
-
-    def _copy_to_stage(self, cursor, batches: list) -> None:
-        if not batches:
-            return
-        with cursor.copy(_COPY_STAGE) as copy:
-            copy.write(pg_copy.HEADER)
-            for batch in batches:
-                self._write(copy, batch)
-            copy.write(pg_copy.TRAILER)
-
-    @staticmethod
-    def _write(copy, batch, **encoding) -> None:
-        for chunk in pg_copy.copy_chunks(batch, **encoding):
-            copy.write(chunk)
+        if held:
+            pg_copy.copy_batches(cursor, _COPY_STAGE, held)
 
     # -- the producer thread ------------------------------------------------------
     def record_batch(self, numbers, ids, payloads, hashes, stamps, offsets):
@@ -161,9 +145,9 @@ class PgStager(LineStager):
         return direct, diverted
 
     def _bloom_init(self) -> None:
-        """About 8 bits per byte of file (more for a gzip file), 64 KiB to 32 MiB:
-        a few hundred bits per Canvas record, a false positive rate far below 1%
-        up to 10M records."""
+        """About one bit per 8 bytes of file (a gzip file counts 5x), 64 KiB to
+        32 MiB, two bits per id: false positives (a detour through _stage, no
+        more) near 0.02% at 1M Canvas submissions (707 MB), 0.5% at 10M."""
         with open(self.path, "rb") as fh:
             gz = fh.read(2) == jsonl._GZIP_MAGIC
         size = self.file_state[0] * (5 if gz else 1)

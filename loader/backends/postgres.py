@@ -154,11 +154,8 @@ class PostgresBackend(Backend):
     def stage_append(self, batch: pa.Table) -> list | None:
         """One binary COPY per batch (measured: about 3x the rows/s of CSV COPY)."""
         batch, unstorable = self.split_unstorable(batch)
-        with self.conn.cursor().copy("copy _stage from stdin (format binary)") as copy:
-            copy.write(pg_copy.HEADER)
-            for chunk in pg_copy.copy_chunks(batch):
-                copy.write(chunk)
-            copy.write(pg_copy.TRAILER)
+        pg_copy.copy_batches(self.conn.cursor(), "copy _stage from stdin (format binary)",
+                             [batch])
         return unstorable
 
     @staticmethod
