@@ -6,10 +6,10 @@ in a producer thread while the main thread encodes (pg_copy, in Arrow) and
 COPYs the batch before; records PostgreSQL cannot store (U+0000) become the
 same rejects as in stage_append, at the end of their batch.
 
-* **Into an empty raw table** (a first load) the load's transaction starts
-  before staging: the source's advisory lock, a second look that raw is still
-  empty, then ingested_at from the database clock (so both are taken under
-  the lock, as in apply). The records then go straight into raw in one binary
+* **Into an empty raw table** (a first load), when the source's advisory lock
+  is free, the load's transaction starts before staging: the lock, a second
+  look that raw is still empty, then ingested_at from the database clock (so
+  both are taken under the lock, as in apply). The records then go straight into raw in one binary
   COPY, payload as jsonb: the payload is written once. raw's unique index on
   id would refuse a second line of an id, so a Bloom filter over the ids seen
   (bounded memory, no false "new") sends every line whose id may have been
@@ -69,15 +69,20 @@ class PgStager(LineStager):
         return self.rejects
 
     def _begin_first_load(self) -> bool:
-        """True when raw is empty: then the load's transaction is open, with the
-        source's lock and the ingest clock taken (in that order)."""
-        backend, opts = self.backend, self.opts
+        """True when raw is empty and the source's lock free: then the load's
+        transaction is open, with the lock and the ingest clock taken (in that
+        order). A load that finds the lock held does not wait for it here: it
+        stages as into a filled table, alongside the other load, and waits in
+        apply, as the portable path does (waiting here would start its staging
+        only once the other load has finished, and let that one run ahead to the
+        source's next file, so two pipelines at once would no longer end as
+        serial runs)."""
+        backend = self.backend
         empty = f"select not exists (select 1 from {self.raw})"
         if not backend.scalar(empty):
             return False
         backend.begin()
-        backend.lock_source(opts.source_name, opts.lock_timeout)
-        if not backend.scalar(empty):  # another load filled it while we waited
+        if not backend.try_lock_source(self.opts.source_name) or not backend.scalar(empty):
             backend.commit()
             return False
         self.ingested_at = backend.ingest_clock(self.raw)

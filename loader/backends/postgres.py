@@ -239,6 +239,13 @@ class PostgresBackend(Backend):
         super().close()
 
     # -- locking --------------------------------------------------------------
+    def try_lock_source(self, source_name: str) -> bool:
+        """The source's lock if it is free now (no waiting)."""
+        return self._try_advisory_lock("hashtext(%s)", (source_name,))
+
+    def _try_advisory_lock(self, key_sql: str, params: tuple = ()) -> bool:
+        return bool(self.scalar(f"select pg_try_advisory_xact_lock({key_sql})", params))
+
     def lock_source(self, source_name: str, lock_timeout: float) -> None:
         self._advisory_lock(
             "hashtext(%s)", f"source {source_name}", (source_name,), lock_timeout
@@ -248,7 +255,7 @@ class PostgresBackend(Backend):
                        timeout: float | None = None) -> None:
         """Transaction-scoped lock: try at once; else say so and wait up to the timeout."""
         timeout = self.lock_timeout if timeout is None else timeout
-        if self.scalar(f"select pg_try_advisory_xact_lock({key_sql})", params):
+        if self._try_advisory_lock(key_sql, params):
             return
         if self.on_wait is not None:
             self.on_wait(f"waiting for the lock on {what} (another load holds it)")
