@@ -105,30 +105,37 @@ def _snapshot(db: Path) -> dict:
                 return con.execute(sql).fetchall()
             except duckdb.CatalogException:
                 return None
-        tables = [r[0] + "." + r[1] for r in q(
-            "select table_schema, table_name from information_schema.tables "
-            "where table_schema not in ('meta') order by 1, 2") or []]
-        snap = {
-            t: q(f"select id, payload::varchar, payload_hash, record_updated_at, source_file, "
-                 f"count(*) over (partition by load_id, ingested_at) from {t} order by id")
-            for t in tables
-        }
-        snap["rejects"] = q("select r.line_number, r.reason, r.line_excerpt, r.source_file "
-                            "from meta.load_reject as r join meta.load_file as f "
-                            "on f.load_id = r.load_id order by f.started_at, r.line_number")
-        snap["load_file"] = q("select source_name, target_table, status, rows_read, "
-                              "rows_written, rows_skipped, rows_rejected from meta.load_file "
-                              "order by started_at")
-        snap["job_run"] = [
-            (status, _no_ids(error), _metrics(m))
-            for status, error, m in q("select status, error_message, metrics_json "
-                                      "from meta.job_run order by started_at") or []
-        ]
-        snap["watermark"] = q("select source_name, last_updated_at from meta.watermark "
-                              "order by 1")
-        return snap
+        return snapshot_of(q, "table_schema not in ('meta')")
     finally:
         con.close()
+
+
+def snapshot_of(q, raw_tables: str) -> dict:
+    """What a user can observe, through q(sql) -> rows (None: no such table);
+    raw_tables: where information_schema.tables lists the raw tables."""
+    tables = [r[0] + "." + r[1] for r in q(
+        "select table_schema, table_name from information_schema.tables "
+        f"where {raw_tables} order by 1, 2") or []]
+    snap = {
+        t: q(f"select id, cast(payload as varchar), payload_hash, record_updated_at, "
+             f"source_file, count(*) over (partition by load_id, ingested_at) from {t} "
+             "order by id")
+        for t in tables
+    }
+    snap["rejects"] = q("select r.line_number, r.reason, r.line_excerpt, r.source_file "
+                        "from meta.load_reject as r join meta.load_file as f "
+                        "on f.load_id = r.load_id order by f.started_at, r.line_number")
+    snap["load_file"] = q("select source_name, target_table, status, rows_read, "
+                          "rows_written, rows_skipped, rows_rejected from meta.load_file "
+                          "order by started_at")
+    snap["job_run"] = [
+        (status, _no_ids(error), _metrics(m))
+        for status, error, m in q("select status, error_message, metrics_json "
+                                  "from meta.job_run order by started_at") or []
+    ]
+    snap["watermark"] = q("select source_name, last_updated_at from meta.watermark "
+                          "order by 1")
+    return snap
 
 
 def _no_ids(text):
@@ -146,6 +153,12 @@ def _run(tmp_path: Path, name: str, fast: bool, monkeypatch, loads) -> dict:
     monkeypatch.setenv(duckdb_fastpath.MODE_ENV, "1" if fast else "0")
     db = tmp_path / f"{name}-{'fast' if fast else 'portable'}.duckdb"
     target = Target(name="duckdb", type="duckdb", config={"path": str(db)})
+    outcomes = load_all(target, loads)
+    return {"outcomes": outcomes, **(_snapshot(db) if db.exists() else {})}
+
+
+def load_all(target: Target, loads) -> list:
+    """Each load's counts, or the error it raised."""
     outcomes = []
     for path, options in loads:
         try:
@@ -158,16 +171,38 @@ def _run(tmp_path: Path, name: str, fast: bool, monkeypatch, loads) -> dict:
         except Exception as exc:  # noqa: BLE001 - compared between the paths
             outcomes.append((type(exc).__name__, _no_ids(str(exc)),
                              _no_ids(getattr(exc, "hint", None))))
-    return {"outcomes": outcomes, **(_snapshot(db) if db.exists() else {})}
+    return outcomes
 
 
-def _same(tmp_path, monkeypatch, name, loads):
-    portable = _run(tmp_path, name, False, monkeypatch, loads)
-    fast = _run(tmp_path, name, True, monkeypatch, loads)
+def same(run, name, loads) -> dict:
+    """run(name, fast, loads) -> observations: the fast path's equal the portable's."""
+    portable = run(name, False, loads)
+    fast = run(name, True, loads)
     for key in portable:
         assert fast.get(key) == portable[key], f"{name}: {key} differs"
     assert fast == portable
     return fast
+
+
+def _same(tmp_path, monkeypatch, name, loads):
+    return same(lambda name, fast, loads: _run(tmp_path, name, fast, monkeypatch, loads),
+                name, loads)
+
+
+# A first load's fix-ups: duplicates (the last line wins), the watermark (SEED's).
+SEED = b'{"id": 1, "updated_at": "2026-09-05T00:00:00Z"}'
+FIRST_LOAD_LINES = [
+    b'{"id": 1, "v": "old", "updated_at": "2026-09-10T00:00:00Z"}',
+    b'{"id": 2, "updated_at": "2026-09-01T00:00:00Z"}',
+    b'{"id": 3, "v": "first", "updated_at": "2026-09-06T00:00:00Z"}',
+    b'{"id": 4, "updated_at": "2026-09-05T00:00:00Z"}',
+    b'{"id": 3, "v": "last", "updated_at": "2026-09-07T00:00:00Z"}',
+    b'{"id": 1, "v": "new but below", "updated_at": "2026-09-01T00:00:00Z"}',
+    b'{"id": 5, "v": "a"}',
+    b'{"v": "b", "id": 5}',
+    b'{"id": 6, "x": 12345678901234567890123, "updated_at": "2026-09-08T00:00:00Z"}',
+    b'{"id": 6, "x": 12345678901234567890124, "updated_at": "2026-09-09T00:00:00Z"}',
+]
 
 
 INCR = {"updated_field": "updated_at", "incremental": True}
@@ -175,13 +210,18 @@ INCR = {"updated_field": "updated_at", "incremental": True}
 
 @pytest.mark.parametrize("batch_size", [1, 4, 7, 50_000])
 def test_fastpath_corpus_first_and_second_load(tmp_path, monkeypatch, batch_size):
-    first = _write(tmp_path / "a.jsonl", LINES)
+    snap = _same(tmp_path, monkeypatch, f"corpus{batch_size}",
+                 corpus_loads(tmp_path, LINES, batch_size))
+    assert snap["outcomes"][0][0] == "success" and snap["rejects"]
+
+
+def corpus_loads(tmp_path: Path, lines: list, batch_size: int) -> list:
+    """lines into an empty table, the corpus changed and reversed, lines with --force."""
+    first = _write(tmp_path / "a.jsonl", lines)
     changed = [line.replace(b"Ada", b"Bea") for line in LINES[::-1]] + [b'{"id": 99}']
     second = _write(tmp_path / "b.jsonl", changed, final_newline=False)
     opts = {"table": "raw.t", "max_rejects": 1000, "batch_size": batch_size, **INCR}
-    snap = _same(tmp_path, monkeypatch, f"corpus{batch_size}",
-                 [(first, opts), (second, opts), (first, {**opts, "force": True})])
-    assert snap["outcomes"][0][0] == "success" and snap["rejects"]
+    return [(first, opts), (second, opts), (first, {**opts, "force": True})]
 
 
 def test_fastpath_without_updated_field_and_nested_id(tmp_path, monkeypatch):
@@ -264,19 +304,8 @@ def test_fastpath_gzip_and_truncated_gzip(tmp_path, monkeypatch):
 def test_fastpath_duplicates_and_watermark_on_a_first_load(tmp_path, monkeypatch):
     """Direct mode (empty raw) with what it must fix: duplicates (last line wins,
     across batches) and records below a watermark set through another table."""
-    seed = _write(tmp_path / "seed.jsonl", [b'{"id": 1, "updated_at": "2026-09-05T00:00:00Z"}'])
-    lines = [
-        b'{"id": 1, "v": "old", "updated_at": "2026-09-10T00:00:00Z"}',
-        b'{"id": 2, "updated_at": "2026-09-01T00:00:00Z"}',
-        b'{"id": 3, "v": "first", "updated_at": "2026-09-06T00:00:00Z"}',
-        b'{"id": 4, "updated_at": "2026-09-05T00:00:00Z"}',
-        b'{"id": 3, "v": "last", "updated_at": "2026-09-07T00:00:00Z"}',
-        b'{"id": 1, "v": "new but below", "updated_at": "2026-09-01T00:00:00Z"}',
-        b'{"id": 5, "v": "a"}',
-        b'{"v": "b", "id": 5}',
-        b'{"id": 6, "x": 12345678901234567890123, "updated_at": "2026-09-08T00:00:00Z"}',
-        b'{"id": 6, "x": 12345678901234567890124, "updated_at": "2026-09-09T00:00:00Z"}',
-    ]
+    seed = _write(tmp_path / "seed.jsonl", [SEED])
+    lines = FIRST_LOAD_LINES
     path = _write(tmp_path / "d.jsonl", lines)
     shared = {"source_name": "shared", **INCR}
     _same(tmp_path, monkeypatch, "direct", [

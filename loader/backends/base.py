@@ -144,13 +144,20 @@ class Backend(ABC):
         rows = self.execute(sql, params).fetchall()
         return rows[0][0] if rows else None
 
+    # A fast path's first load opens the load's transaction while staging; the
+    # begin() before apply then joins it. commit() and rollback() end it.
+    keep_transaction = False
+
     def begin(self) -> None:
-        self.execute("begin transaction")
+        if not self.keep_transaction:
+            self.execute("begin transaction")
 
     def commit(self) -> None:
+        self.keep_transaction = False
         self.execute("commit")
 
     def rollback(self) -> None:
+        self.keep_transaction = False
         try:
             self.execute("rollback")
         except Exception:  # noqa: BLE001 - nothing to roll back is fine
@@ -386,15 +393,7 @@ class Backend(ABC):
         )
         crash_point("after_upsert")
         new_max = self.scalar("select max(record_updated_at) from _changes")
-        watermark_after = watermark
-        if new_max is not None and (watermark is None or new_max > watermark):
-            watermark_after = new_max
-            self.execute(f"delete from meta.watermark where source_name = {p}", (source_name,))
-            self.execute(
-                "insert into meta.watermark (source_name, last_updated_at, load_id, updated_at) "
-                f"values ({p}, {p}, {p}, {self.now_sql()})",
-                (source_name, new_max, load_id),
-            )
+        watermark_after = self.move_watermark(source_name, load_id, watermark, new_max)
         crash_point("after_watermark")
         return ApplyResult(
             ingested_at=ingested_at,
@@ -407,6 +406,38 @@ class Backend(ABC):
             watermark_before=watermark,
             watermark_after=watermark_after,
         )
+
+    def first_load_result(self, fast, source_name: str, load_id: str, watermark, new_max,
+                          latest: int, below: int) -> ApplyResult:
+        """The end of a fast path's first load (raw was empty; now it holds the
+        latest - below records written): move the watermark, and the counts."""
+        crash_point("after_upsert")
+        watermark_after = self.move_watermark(source_name, load_id, watermark, new_max)
+        crash_point("after_watermark")
+        return ApplyResult(
+            ingested_at=fast.ingested_at,
+            staged=fast.staged,
+            duplicates_in_file=fast.staged - latest,
+            below_watermark=below,
+            unchanged=0,
+            inserted=int(latest - below),
+            updated=0,
+            watermark_before=watermark,
+            watermark_after=watermark_after,
+        )
+
+    def move_watermark(self, source_name: str, load_id: str, watermark, new_max):
+        """Move the source's watermark to new_max if that is later; return the watermark."""
+        if new_max is None or (watermark is not None and new_max <= watermark):
+            return watermark
+        p = self.param
+        self.execute(f"delete from meta.watermark where source_name = {p}", (source_name,))
+        self.execute(
+            "insert into meta.watermark (source_name, last_updated_at, load_id, updated_at) "
+            f"values ({p}, {p}, {p}, {self.now_sql()})",
+            (source_name, new_max, load_id),
+        )
+        return new_max
 
     def payload_from_text(self, column: str) -> str:
         """How the staged payload text becomes the raw payload column."""

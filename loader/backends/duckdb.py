@@ -95,21 +95,6 @@ class DuckDBBackend(Backend):
     def plus_one_microsecond(self, expr: str) -> str:
         return f"({expr} + interval 1 microsecond)"
 
-    # -- transactions: a first load's fast path opens the load's transaction early --
-    keep_transaction = False
-
-    def begin(self) -> None:
-        if not self.keep_transaction:
-            super().begin()
-
-    def commit(self) -> None:
-        self.keep_transaction = False
-        super().commit()
-
-    def rollback(self) -> None:
-        self.keep_transaction = False
-        super().rollback()
-
     def temp_table_as(self, name: str, select_sql: str, params: tuple = ()) -> None:
         self.execute(f"drop table if exists {name}")
         self.execute(f"create temp table {name} as {select_sql}", params)
@@ -210,7 +195,7 @@ class DuckDBBackend(Backend):
         if inserted or updated:
             self._write_rows(raw, "_changes", ingested_at, source_file, load_id)
         crash_point("after_upsert")
-        watermark_after = self._move_watermark(source_name, load_id, watermark, new_max)
+        watermark_after = self.move_watermark(source_name, load_id, watermark, new_max)
         crash_point("after_watermark")
         return ApplyResult(
             ingested_at=ingested_at,
@@ -245,32 +230,8 @@ class DuckDBBackend(Backend):
             self._write_rows(raw, "_latest", fast.ingested_at, source_file, load_id)
         inserted, new_max = self.execute(
             f"select count(*), max(record_updated_at) from {raw}").fetchall()[0]
-        crash_point("after_upsert")
-        watermark_after = self._move_watermark(source_name, load_id, watermark, new_max)
-        crash_point("after_watermark")
-        latest = inserted + below
-        return ApplyResult(
-            ingested_at=fast.ingested_at,
-            staged=fast.staged,
-            duplicates_in_file=fast.staged - latest,
-            below_watermark=below,
-            unchanged=0,
-            inserted=int(inserted),
-            updated=0,
-            watermark_before=watermark,
-            watermark_after=watermark_after,
-        )
-
-    def _move_watermark(self, source_name: str, load_id: str, watermark, new_max):
-        if new_max is None or (watermark is not None and new_max <= watermark):
-            return watermark
-        self.execute("delete from meta.watermark where source_name = ?", (source_name,))
-        self.execute(
-            "insert into meta.watermark (source_name, last_updated_at, load_id, updated_at) "
-            f"values (?, ?, ?, {self.now_sql()})",
-            (source_name, new_max, load_id),
-        )
-        return new_max
+        return self.first_load_result(fast, source_name, load_id, watermark, new_max,
+                                      inserted + below, below)
 
     def _write_rows(self, raw: str, rows: str, ingested_at, source_file: str,
                     load_id: str) -> None:

@@ -6,19 +6,9 @@ same rejects with the same line numbers and reasons in the same order, the same
 counts, the same stop past --max-rejects, the same errors. What differs is how
 much work each line costs, and how often a payload is moved:
 
-* **Reading** is byte blocks (4 MiB; a gzip stream line by line as the
-  portable reader reads it, so a damaged file fails after the same lines),
-  split with bytes.split; each line's offset in the (unzipped) file is kept.
-  Line numbers, blank lines, the BOM on line 1, trailing CR and the
-  JSON-array check are handled as there.
-* **Per line, Python** does what needs a JSON parser with the portable path's
-  exact verdicts and nothing more: orjson.loads (validity, UTF-8, object), the
-  id, the updated field through jsonl.parse_timestamp, and SHA-256 of the
-  canonical JSON (keys sorted), the same hash as on every other engine. A line
-  that is anything but plainly valid (a parse error, not an object, a missing
-  or odd id, a bad or future timestamp, a 20-digit run that jsonl reads with
-  the standard library, too deep to write back) goes to jsonl.RecordParser,
-  which decides: a reject with its reason, or a record.
+* **Reading and per-line parsing** are fastparse.LineStager's (shared with
+  PostgreSQL): a lean orjson pass, with jsonl.RecordParser deciding every
+  line that is anything but plainly valid.
 * **DuckDB** receives the records as one stream of Arrow batches (a producer
   thread parses batch k+1 while DuckDB writes batch k; DuckDB releases the
   GIL) and does everything set-based: the append, then in apply the
@@ -47,41 +37,28 @@ DuckDB-side hash of the text would be slower and would change the contract (a
 re-sent record with its keys in another order would count as changed).
 Measurements: README.md, "Performance".
 
-Batches keep the portable path's boundaries (batch_size non-blank lines), so
-rows_read, progress and the rejects logged when a load stops past
---max-rejects are the same.
-
 CANVAS_DUCKDB_FASTPATH=0 switches back to the portable path (for comparisons).
 """
 
 from __future__ import annotations
 
-import gzip
 import os
-import queue
 import shutil
 import tempfile
-import threading
-from hashlib import sha256
 from pathlib import Path
 
-import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.ipc as ipc
 import pyarrow.parquet as pq
 
 from .. import jsonl
-from ..errors import InputFileError, LoaderError
-from ..faults import crash_point
+from ..errors import LoaderError
 from .base import RAW_COLUMNS
+from .fastparse import STREAM_ROWS, LineStager
+from .fastparse import enabled as _enabled
 
 MODE_ENV = "CANVAS_DUCKDB_FASTPATH"
-_BLOCK = 4 << 20  # bytes read at a time from a plain file
-_STREAM_ROWS = 4096  # rows per Arrow batch handed to DuckDB
-_STREAM_BYTES = 4 << 20  # or fewer, when the payloads are this large
-_DIGIT_RUN = b"0" * 20  # jsonl._LONG_DIGITS: 20 digits in a row
-_DIGITS_TO_ZERO = bytes(48 if 48 <= i <= 57 else 46 for i in range(256))
 _JSON = pa.json_(pa.string())
 
 SMALL = pa.schema([
@@ -127,38 +104,22 @@ def _sweep_stale_spills() -> None:
 
 
 def enabled() -> bool:
-    return os.environ.get(MODE_ENV, "1").strip().lower() not in ("0", "off", "false", "no")
+    return _enabled(MODE_ENV)
 
 
-class _Stop(Exception):
-    """The producer's way out once the portable path would stop."""
-
-
-class FastStager:
+class FastStager(LineStager):
     """Stages one file (run) and later writes the payloads apply selected
     (write_from_file)."""
 
     def __init__(self, backend, path: Path, opts, result, progress):
-        self.backend = backend
-        self.conn = backend.conn
-        self.path = Path(path)
-        self.opts = opts
-        self.result = result
-        self.progress = progress
-        self.parser = jsonl.RecordParser(opts.id_field, opts.updated_field, opts.max_future)
-        self.rejects: list = []
-        schema, name = opts.table.split(".")
-        self.raw = backend.table(schema, name)
-        self.file_state = self._file_state()
+        super().__init__(backend, path, opts, result, progress)
         self.direct = False  # payloads straight into an empty raw table
         self.ingested_at = None
         self.staged = 0  # records streamed
         self.spill: Path | None = None
         self._spill_dir = None
-
-    def _file_state(self):
-        st = os.stat(self.path)
-        return (st.st_size, st.st_mtime_ns, st.st_ino)
+        self._spill_writer = None
+        self._spill_pending: list = []
 
     # -- pass 1 -----------------------------------------------------------------
     def run(self) -> list:
@@ -173,52 +134,29 @@ class FastStager:
             self.backend.keep_transaction = True
         else:
             self.backend.commit()
-        spill = None
         if self.direct:
             _sweep_stale_spills()
             self._spill_dir = _spill_dir()
-            spill = self.spill = Path(self._spill_dir.name) / "stage.parquet"
-        batches: queue.Queue = queue.Queue(maxsize=2)
-        outcome: dict = {}
-        producer = threading.Thread(
-            target=self._produce, args=(batches, outcome, spill), name="jsonl-parse",
-            daemon=True,
-        )
-        producer.start()
-
-        def stream():
-            while True:
-                item = batches.get()
-                if item is None:
-                    return
-                yield item
-
-        reader = pa.RecordBatchReader.from_batches(FULL if self.direct else SMALL, stream())
-        try:
+            self.spill = Path(self._spill_dir.name) / "stage.parquet"
+            self._spill_writer = pq.ParquetWriter(self.spill, SPILL)
+        with self.parsing() as stream:
+            reader = pa.RecordBatchReader.from_batches(FULL if self.direct else SMALL, stream)
             self.conn.register("_fast_stream", reader)
-            if self.direct:
-                self.conn.execute(
-                    f"insert into {self.raw} ({', '.join(RAW_COLUMNS)}) "
-                    "select id, payload, payload_hash, record_updated_at, ?, ?, ? "
-                    "from _fast_stream",
-                    [self.ingested_at, str(self.path), self.result.load_id],
-                )
-            else:
-                self.conn.execute(
-                    f"insert into _stage ({', '.join(SMALL.names)}) "
-                    f"select {', '.join(SMALL.names)} from _fast_stream"
-                )
-        finally:
-            outcome.setdefault("abandoned", True)  # stop a producer DuckDB gave up on
-            while producer.is_alive():
-                try:
-                    batches.get(timeout=0.05)
-                except queue.Empty:
-                    pass
-            producer.join()
-            self.conn.unregister("_fast_stream")
-        if "error" in outcome:
-            raise outcome["error"]
+            try:
+                if self.direct:
+                    self.conn.execute(
+                        f"insert into {self.raw} ({', '.join(RAW_COLUMNS)}) "
+                        "select id, payload, payload_hash, record_updated_at, ?, ?, ? "
+                        "from _fast_stream",
+                        [self.ingested_at, str(self.path), self.result.load_id],
+                    )
+                else:
+                    self.conn.execute(
+                        f"insert into _stage ({', '.join(SMALL.names)}) "
+                        f"select {', '.join(SMALL.names)} from _fast_stream"
+                    )
+            finally:
+                self.conn.unregister("_fast_stream")
         return self.rejects
 
     def stage_exceptions(self, watermark) -> None:
@@ -241,235 +179,44 @@ class FastStager:
             self._spill_dir.cleanup()
             self._spill_dir = None
 
-    def _produce(self, batches: queue.Queue, outcome: dict, spill: Path | None) -> None:
-        """The producer thread: parse, count, report; put Arrow batches on the queue."""
-        writer = pq.ParquetWriter(spill, SPILL) if spill is not None else None
-        pending: list = []
-        try:
-            for batch in self._batches(outcome):
-                self.staged += batch.num_rows
-                if writer is not None:
-                    pending.append(batch.select(SPILL.names))
-                    if sum(b.num_rows for b in pending) >= _SPILL_ROWS:
-                        writer.write_table(pa.Table.from_batches(pending, SPILL))
-                        pending = []
-                batches.put(batch)
-            if writer is not None and pending:
-                writer.write_table(pa.Table.from_batches(pending, SPILL))
-        except _Stop:
-            outcome["stopped"] = True
-        except BaseException as exc:  # noqa: BLE001 - handed to the main thread
-            outcome["error"] = exc
-        finally:
-            if writer is not None:
-                writer.close()
-            batches.put(None)
+    # -- the producer thread's part ------------------------------------------------
+    def record_batch(self, numbers, ids, payloads, hashes, stamps, offsets) -> pa.RecordBatch:
+        payload = pa.array(payloads, pa.binary())
+        columns = [
+            pa.array(numbers, pa.int64()),
+            pa.array(ids, pa.string()),
+            pa.array(hashes, pa.string()),
+            pa.array(stamps, pa.timestamp("us")) if stamps is not None
+            else pa.nulls(len(numbers), pa.timestamp("us")),
+            pc.binary_length(payload).cast(pa.int32()),
+            pa.array(offsets, pa.int64()),
+        ]
+        if not self.direct:
+            return pa.record_batch(columns, schema=SMALL)
+        columns.append(pa.ExtensionArray.from_storage(_JSON, payload.cast(pa.string())))
+        return pa.record_batch(columns, schema=FULL)
 
-    def _batches(self, outcome: dict):
-        """Arrow batches of records; rejects, counts, progress and the stop as the
-        portable loop does them, at its batch boundaries."""
-        opts, result = self.opts, self.result
-        batch_size, max_rejects = opts.batch_size, opts.max_rejects
-        parser = self.parser
-        id_path, upd_path = parser.id_path, parser.updated_path
-        id_key = id_path[0] if len(id_path) == 1 else None
-        upd_key = upd_path[0] if upd_path is not None and len(upd_path) == 1 else None
-        future_limit = parser.future_limit
-        get_path, parse_ts = jsonl._get_path, jsonl.parse_timestamp
-        long_digits, max_id, bom = jsonl._LONG_DIGITS, jsonl.MAX_ID_LENGTH, jsonl._UTF8_BOM
-        loads, dumps, sort_keys = orjson.loads, orjson.dumps, orjson.OPT_SORT_KEYS
-        reject = jsonl._Reject
-        rejects = self.rejects
-        with_updated = upd_path is not None
-        ts = None
+    def produced(self, batch: pa.RecordBatch) -> pa.RecordBatch:
+        """Count it; on a first load, its small columns go to the spill file."""
+        self.staged += batch.num_rows
+        if self._spill_writer is not None:
+            pending = self._spill_pending
+            pending.append(batch.select(SPILL.names))
+            if sum(b.num_rows for b in pending) >= _SPILL_ROWS:
+                self._spill_writer.write_table(pa.Table.from_batches(pending, SPILL))
+                pending.clear()
+        return batch
 
-        numbers: list = []
-        ids: list = []
-        payloads: list = []
-        hashes: list = []
-        stamps: list = []
-        offsets: list = []
-        pending_bytes = 0
-        nonblank = blank = nbytes = 0  # the portable path's batch counters
-        number = 0
-        first_content = True
-
-        direct = self.direct
-
-        def flush():
-            payload = pa.array(payloads, pa.binary())
-            columns = [
-                pa.array(numbers, pa.int64()),
-                pa.array(ids, pa.string()),
-                pa.array(hashes, pa.string()),
-                pa.array(stamps, pa.timestamp("us")) if with_updated
-                else pa.nulls(len(numbers), pa.timestamp("us")),
-                pc.binary_length(payload).cast(pa.int32()),
-                pa.array(offsets, pa.int64()),
-            ]
-            if not direct:
-                return pa.record_batch(columns, schema=SMALL)
-            columns.append(pa.ExtensionArray.from_storage(_JSON, payload.cast(pa.string())))
-            return pa.record_batch(columns, schema=FULL)
-
-        for start, data, size, ends_with_newline in self._blocks():
-            if outcome.get("abandoned"):
-                return
-            # Careful per-line checks only where they can matter: a CR (stripped),
-            # a run of 20 digits (jsonl reads such lines with the standard library).
-            careful = b"\r" in data or _DIGIT_RUN in data.translate(_DIGITS_TO_ZERO)
-            lines = data.split(b"\n")
-            if ends_with_newline:
-                lines.pop()  # the partial line after data[:size], read again next block
-            # Bytes are counted per block; a batch that ends inside it counts its part.
-            nbytes += size + ends_with_newline
-            block_start = number  # line number before the block's first line
-            offset = start  # where the next line starts
-            for raw in lines:
-                number += 1
-                line_offset = offset
-                offset += len(raw) + 1
-                plain = True
-                if careful or first_content or raw[:1] != b"{":
-                    # The portable reader's preamble, for anything unusual.
-                    if number == 1 and raw.startswith(bom):
-                        raw = raw[len(bom):]
-                        line_offset += len(bom)
-                    raw = raw.rstrip(b"\r\n")
-                    if not raw.strip():
-                        blank += 1
-                        continue
-                    if first_content:
-                        first_content = False
-                        if raw.lstrip().startswith(b"["):
-                            jsonl._reject_array_file(self.path, raw, number)
-                    plain = not (careful and long_digits.search(raw) is not None)
-                rid = None
-                if plain:
-                    # A JSON object with a usable id, a good timestamp or none,
-                    # writable back. Anything else is RecordParser's to decide.
-                    try:
-                        obj = loads(raw)
-                        if type(obj) is dict:
-                            rid = obj.get(id_key) if id_key is not None else get_path(obj, id_path)
-                            kind = type(rid)
-                            if kind is int:
-                                rid = str(rid)
-                            elif kind is not str or len(rid) > max_id or not rid.strip():
-                                rid = None
-                            if rid is not None and with_updated:
-                                value = (obj.get(upd_key) if upd_key is not None
-                                         else get_path(obj, upd_path))
-                                if value is None:
-                                    ts = None
-                                else:
-                                    ts = parse_ts(value)
-                                    if ts > future_limit:
-                                        rid = None
-                            if rid is not None:
-                                digest = sha256(dumps(obj, option=sort_keys)).hexdigest()
-                    except (ValueError, TypeError, OverflowError):
-                        rid = None
-                if rid is None:
-                    try:
-                        rid, _, digest, ts = parser.parse(raw)
-                    except reject as why:
-                        rejects.append((number, str(why), jsonl._excerpt(raw)))
-                        rid = None
-                if rid is not None:
-                    numbers.append(number)
-                    ids.append(rid)
-                    payloads.append(raw)
-                    hashes.append(digest)
-                    if with_updated:
-                        stamps.append(ts)
-                    offsets.append(line_offset)
-                    pending_bytes += len(raw)
-                    if len(numbers) >= _STREAM_ROWS or pending_bytes >= _STREAM_BYTES:
-                        yield flush()
-                        numbers, ids, payloads, hashes, stamps, offsets = [], [], [], [], [], []
-                        pending_bytes = 0
-                nonblank += 1
-                if nonblank >= batch_size:
-                    # The rest of the block belongs to the next batch.
-                    rest = lines[number - block_start:]
-                    rest_bytes = sum(map(len, rest)) + len(rest)
-                    if rest and not ends_with_newline:
-                        rest_bytes -= 1  # the file's last line has no newline
-                    if self._batch_done(nonblank, blank, nbytes - rest_bytes,
-                                        len(rejects) > max_rejects):
-                        raise _Stop
-                    nonblank = blank = 0
-                    nbytes = rest_bytes
-        if numbers:
-            yield flush()
-        if self._batch_done(nonblank, blank, nbytes, len(rejects) > max_rejects):
-            raise _Stop
-
-    def _batch_done(self, nonblank: int, blank: int, nbytes: int, over: bool) -> bool:
-        result = self.result
-        result.rows_read += nonblank
-        result.blank_lines += blank
-        result.bytes_read += nbytes
-        if self.progress is not None:
-            self.progress(nbytes)
-        crash_point("during_stage")
-        return over
-
-    def _blocks(self):
-        """Yield (offset of the block's first byte in the (unzipped) file, data, size,
-        whether the block's lines end with a newline): its complete lines are
-        data[:size] (data itself may go on with a partial line, left for the next
-        block: not copied again)."""
-        fh = jsonl.open_input(self.path)
-        carry = b""
-        start = 0
-        try:
-            for data, error in self._raw_chunks(fh):
-                if data:
-                    if carry:
-                        data = carry + data
-                    cut = data.rfind(b"\n")
-                    if cut < 0:
-                        carry = data
-                    else:
-                        carry = data[cut + 1:]
-                        yield start, data, cut, True
-                        start += cut + 1
-                if error is not None:
-                    raise error
-            if carry:
-                yield start, carry, len(carry), False
-        except (OSError, EOFError, gzip.BadGzipFile) as exc:
-            raise InputFileError(f"{self.path}: cannot be read to the end ({exc})") from None
-        finally:
-            fh.close()
-
-    @staticmethod
-    def _raw_chunks(fh):
-        """(bytes, None) blocks of about _BLOCK bytes; at a read error, (what was
-        read before it, the error). A gzip stream is read line by line as the
-        portable reader does, so a damaged file gives up after the same lines."""
-        if not isinstance(fh, gzip.GzipFile):
-            while True:
-                data = fh.read(_BLOCK)
-                if not data:
-                    return
-                yield data, None
-        pieces: list = []
-        size = 0
-        try:
-            for line in fh:
-                pieces.append(line)
-                size += len(line)
-                if size >= _BLOCK:
-                    yield b"".join(pieces), None
-                    pieces, size = [], 0
-        except (OSError, EOFError, gzip.BadGzipFile) as exc:
-            yield b"".join(pieces), exc
+    def produce_done(self) -> None:
+        writer, self._spill_writer = self._spill_writer, None
+        if writer is None:
             return
-        if pieces:
-            yield b"".join(pieces), None
+        try:
+            if self._spill_pending:
+                writer.write_table(pa.Table.from_batches(self._spill_pending, SPILL))
+                self._spill_pending.clear()
+        finally:
+            writer.close()
 
     # -- pass 2: the payloads apply selected ------------------------------------------
     def write_from_file(self, rows_table: str, ingested_at, source_file: str,
@@ -490,7 +237,7 @@ class FastStager:
             with ipc.new_stream(listing, SMALL) as writer:
                 for part in conn.sql(
                     f"select {', '.join(SMALL.names)} from {rows_table} order by line_number"
-                ).to_arrow_reader(_STREAM_ROWS):
+                ).to_arrow_reader(STREAM_ROWS):
                     writer.write_batch(pa.record_batch(part.columns, schema=SMALL))
             written = [0]
             reader = pa.RecordBatchReader.from_batches(

@@ -1,8 +1,10 @@
 """PostgreSQL: a real server, where loads of one source can run at the same time.
 
-Staging is a binary COPY of each Arrow batch (encoded column-wise by pg_copy,
-no Python loop per row) into a temporary table. The apply is the base class's
-set-based SQL inside one transaction. Loads of one source are serialized by a
+Staging is the fast path (pg_fastpath: the shared lean parser, binary COPY of
+Arrow batches encoded column-wise by pg_copy, no Python loop per row): into an
+empty raw table straight into raw, otherwise into a temporary table. The apply
+is the base class's set-based SQL inside one transaction (after a first load,
+_apply_first_load's fix-ups of the ids the file holds more than once). Loads of one source are serialized by a
 transaction-scoped advisory lock, pg_advisory_xact_lock(hashtext(source_name)),
 so it is released by commit, rollback or a dropped connection alike. The
 connection runs in autocommit; base.begin()/commit() issue the transaction
@@ -20,8 +22,8 @@ from psycopg import errors as pg_errors
 
 from ..errors import ConnectionFailed, LockTimeout
 from ..jsonl import EXCERPT_CHARS
-from . import pg_copy
-from .base import Backend
+from . import pg_copy, pg_fastpath
+from .base import RAW_COLUMNS, ApplyResult, Backend
 
 # Serializes the loader's CREATE ... IF NOT EXISTS: run concurrently they can
 # fail on the catalog's unique index. Two-key form: never equals a source's key.
@@ -135,6 +137,13 @@ class PostgresBackend(Backend):
         )
 
     # -- staging ------------------------------------------------------------
+    _fast = None  # the fast path's stager of the current load, if any
+
+    def stage_file(self, path, opts, result, progress) -> list | None:
+        """The fast path (pg_fastpath); None when CANVAS_PG_FASTPATH=0."""
+        self._fast = pg_fastpath.stage_file(self, path, opts, result, progress)
+        return None if self._fast is None else self._fast.rejects
+
     def stage_create(self) -> None:
         self.execute("drop table if exists _stage")
         self.execute(
@@ -144,13 +153,15 @@ class PostgresBackend(Backend):
 
     def stage_append(self, batch: pa.Table) -> list | None:
         """One binary COPY per batch (measured: about 3x the rows/s of CSV COPY)."""
-        batch, unstorable = _split_unstorable(batch)
-        with self.conn.cursor().copy("copy _stage from stdin (format binary)") as copy:
-            copy.write(pg_copy.HEADER)
-            for chunk in pg_copy.copy_chunks(batch):
-                copy.write(chunk)
-            copy.write(pg_copy.TRAILER)
+        batch, unstorable = self.split_unstorable(batch)
+        pg_copy.copy_batches(self.conn.cursor(), "copy _stage from stdin (format binary)",
+                             [batch])
         return unstorable
+
+    @staticmethod
+    def split_unstorable(batch):
+        """(the records PostgreSQL can store, rejects for the others): _split_unstorable."""
+        return _split_unstorable(batch)
 
     def temp_table_as(self, name: str, select_sql: str) -> None:
         """Temp tables are never auto-analyzed; without statistics the planner
@@ -159,7 +170,82 @@ class PostgresBackend(Backend):
         super().temp_table_as(name, select_sql)
         self.execute(f"analyze {name}")
 
+    def apply(self, **kwargs) -> ApplyResult:
+        if self._fast is not None and self._fast.direct:
+            return self._apply_first_load(**kwargs)
+        return super().apply(**kwargs)
+
+    def _apply_first_load(self, *, schema: str, name: str, source_name: str, load_id: str,
+                          source_file: str, incremental: bool,
+                          lock_timeout: float) -> ApplyResult:
+        """raw held nothing; now it holds the first line of every id of the file,
+        and _stage every later line of an id (and a few first ones, the Bloom
+        filter's false positives). The source's lock is held since staging.
+        Rewrite the ids in _stage with their last line, and drop what the last
+        line puts below the watermark; the counts follow without scanning raw."""
+        fast = self._fast
+        raw = self.table(schema, name)
+        watermark = self.scalar(
+            "select last_updated_at from meta.watermark where source_name = %s", (source_name,)
+        )
+        below_mark = watermark if incremental else None
+        latest = fast.staged - fast.diverted  # ids in raw now
+        new_max = fast.direct_max
+        below = 0
+        if fast.diverted:
+            self.execute("analyze _stage")
+            self.temp_table_as(
+                "_latest",
+                "select line_number, id, payload, payload_hash, record_updated_at from ("
+                "select s.*, row_number() over (partition by s.id order by s.line_number desc) "
+                "as rn from _stage as s) as ranked where rn = 1",
+            )
+            latest += self.scalar(
+                f"select count(*) from _latest as l where not exists "
+                f"(select 1 from {raw} as r where r.id = l.id)"
+            )
+            if new_max is not None and self.scalar(
+                f"select exists (select 1 from {raw} where id in (select id from _latest) "
+                "and record_updated_at = %s)", (new_max,)
+            ):
+                new_max = None  # the latest timestamp in raw is rewritten: look again below
+            if below_mark is not None:
+                below += self.execute(
+                    "delete from _latest where record_updated_at < %s", (below_mark,)
+                ).rowcount
+            self.execute(f"delete from {raw} where id in (select id from _stage)")
+        if below_mark is not None and fast.direct_min is not None and \
+                fast.direct_min < below_mark:
+            below += self.execute(
+                f"delete from {raw} where record_updated_at < %s", (below_mark,)
+            ).rowcount
+        if fast.diverted:
+            self.execute(
+                f"insert into {raw} ({', '.join(RAW_COLUMNS)}) "
+                "select id, cast(payload as jsonb), payload_hash, record_updated_at, "
+                "%s, %s, %s from _latest",
+                (fast.ingested_at, source_file, load_id),
+            )
+            if new_max is None and fast.direct_max is not None:
+                new_max = self.scalar(f"select max(record_updated_at) from {raw}")
+            else:
+                new_max = _max(new_max, self.scalar("select max(record_updated_at) from _latest"))
+        return self.first_load_result(fast, source_name, load_id, watermark, new_max,
+                                      latest, below)
+
+    def close(self) -> None:
+        self._fast = None
+        self.keep_transaction = False
+        super().close()
+
     # -- locking --------------------------------------------------------------
+    def try_lock_source(self, source_name: str) -> bool:
+        """The source's lock if it is free now (no waiting)."""
+        return self._try_advisory_lock("hashtext(%s)", (source_name,))
+
+    def _try_advisory_lock(self, key_sql: str, params: tuple = ()) -> bool:
+        return bool(self.scalar(f"select pg_try_advisory_xact_lock({key_sql})", params))
+
     def lock_source(self, source_name: str, lock_timeout: float) -> None:
         self._advisory_lock(
             "hashtext(%s)", f"source {source_name}", (source_name,), lock_timeout
@@ -169,7 +255,7 @@ class PostgresBackend(Backend):
                        timeout: float | None = None) -> None:
         """Transaction-scoped lock: try at once; else say so and wait up to the timeout."""
         timeout = self.lock_timeout if timeout is None else timeout
-        if self.scalar(f"select pg_try_advisory_xact_lock({key_sql})", params):
+        if self._try_advisory_lock(key_sql, params):
             return
         if self.on_wait is not None:
             self.on_wait(f"waiting for the lock on {what} (another load holds it)")
@@ -186,6 +272,10 @@ class PostgresBackend(Backend):
             f"the lock on {what} is held by another load (waited {timeout:g}s)",
             "Wait for the other load to finish, or raise --lock-timeout",
         )
+
+
+def _max(a, b):
+    return b if a is None else a if b is None else max(a, b)
 
 
 def _split_unstorable(batch: pa.Table) -> tuple[pa.Table, list]:
