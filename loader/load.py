@@ -130,8 +130,7 @@ def load_file(
             sha, previous, result.file_fingerprint = _identify_file(backend, path, opts,
                                                                     fingerprint)
             if previous:
-                result.status = "skipped_file"
-                result.previous_load_id = previous
+                _skip_file(result, previous)
                 _finish(backend, result, sha, started)
                 return result
             rejects = _stage_file(backend, path, opts, result, progress)
@@ -146,6 +145,12 @@ def load_file(
                 error.rejects = rejects
                 raise error
             backend.begin()
+            previous = _loaded_meanwhile(backend, opts, sha)
+            if previous:
+                backend.rollback()
+                _skip_file(result, previous)
+                _finish(backend, result, sha, started)
+                return result
             applied = backend.apply(
                 schema=schema,
                 name=name,
@@ -187,6 +192,25 @@ def _identify_file(backend: Backend, path: Path, opts: LoadOptions,
         fingerprint = None
     previous = None if opts.force else backend.find_loaded_file(opts.table, sha)
     return sha, previous, fingerprint
+
+
+def _loaded_meanwhile(backend: Backend, opts: LoadOptions, sha: str) -> str | None:
+    """Under the source's lock (taken here, again by apply): the load that committed
+    this very file while this one staged it, if any. Two pipelines run at once
+    both stage a file; without this the later one would apply it after the
+    other had gone on to the source's next file, and put the older records back."""
+    if opts.force:
+        return None
+    backend.lock_source(opts.source_name, opts.lock_timeout)
+    return backend.find_loaded_file(opts.table, sha)
+
+
+def _skip_file(result: LoadResult, previous: str) -> None:
+    """Nothing of the file is considered: its content was loaded by `previous`."""
+    result.status = "skipped_file"
+    result.previous_load_id = previous
+    result.rows_read = result.rows_rejected = result.blank_lines = result.bytes_read = 0
+    result.first_rejects = []
 
 
 def _stage_file(backend: Backend, path: Path, opts: LoadOptions, result: LoadResult,

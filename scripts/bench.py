@@ -89,8 +89,10 @@ def child(spec: dict) -> dict:
     if kind == "ctas":
         import duckdb
 
+        from loader.backends.duckdb import DEFAULT_MEMORY_LIMIT
+
         con = duckdb.connect(spec["db"])
-        con.execute("set memory_limit = '256MB'")  # as the loader (backends/duckdb.py)
+        con.execute(f"set memory_limit = '{DEFAULT_MEMORY_LIMIT}'")  # as the loader
         con.execute("set preserve_insertion_order = false")
         start = time.perf_counter()
         con.execute(

@@ -124,6 +124,25 @@ def test_load_records_postgres_cannot_store_become_rejects(env):
 
 # -- the source lock --------------------------------------------------------------
 
+def test_load_file_committed_by_another_load_while_staging_is_skipped(env):
+    """Two pipelines at once stage the same file; the one that gets the source's
+    lock second finds the file loaded (checked under the lock) and writes nothing,
+    so it can never put a file's older records back over a newer file's."""
+    path = env.write_jsonl("a.jsonl", _enrollments(range(1, 3001)))
+    env.load(env.write_jsonl("seed.jsonl", _enrollments([0])), "raw.canvas_enrollments")
+    holder = _hold_source_lock(env, "canvas_enrollments")
+    procs = [_start_load(env, path, "raw.canvas_enrollments") for _ in range(2)]
+    _wait_until(lambda: _waiting_for_advisory_locks(holder) == 2, "both loads at the lock")
+    holder.close()
+    results = [_finish(p) for p in procs]
+    assert all(code == 0 for code, _, _ in results), results
+    statuses = env.query("select status, rows_read, rows_written from meta.load_file "
+                         "where source_file = ? order by ended_at", (str(path),))
+    assert statuses == [("success", 3000, 3000), ("skipped_file", 0, 0)], statuses
+    assert sum("already loaded" in out for _, out, _ in results) == 1, results
+    assert env.scalar("select count(*) from raw.canvas_enrollments") == 3001
+
+
 def test_load_two_loads_of_one_source_at_once_end_like_serial_loads(env):
     first = env.write_jsonl("a.jsonl", _enrollments(range(1, 4001)))
     second = env.write_jsonl("b.jsonl", _enrollments(range(2001, 6001)))  # 2000 shared ids

@@ -24,10 +24,11 @@ _LATEST = (
 # the file before it locks it): wait for it as for a lock.
 _BEING_CREATED_BYTES = 12 * 1024
 _PATH_HINT = "Set CANVAS_DUCKDB_PATH (or the profile's path) to a DuckDB file in an existing folder"
-# DuckDB's own share; the whole loader process peaks at about 470 MB with it
-# (interpreter, Arrow batches in flight), measured by scripts/bench.py at 1M
-# and 10M lines: 300MB put the process just over 500 MB at no gain in speed.
-DEFAULT_MEMORY_LIMIT = "256MB"
+# DuckDB's own share; the whole loader process peaks at about 460 MB with it
+# (interpreter, Arrow batches in flight) on a 1M-line first load: 256MB put it
+# at 510-530 MB and 300MB higher still, at no gain in speed (measured on the
+# first load and on --force of 1M submissions).
+DEFAULT_MEMORY_LIMIT = "192MB"
 
 
 class DuckDBBackend(Backend):
