@@ -21,6 +21,14 @@
     With var('since_ingested_at') (a window to reprocess, possibly past what
     the fact holds) the second set comes from the raw submissions instead.
 -#}
+{#- The submission's own columns, as the four selects below take them. -#}
+{%- set submission_columns = [
+    'submission_id', 'assignment_id', 'user_id', 'grader_id', 'workflow_state',
+    'submission_type', 'attempt', 'score', 'grade', 'is_late', 'is_missing',
+    'is_excused', 'late_policy_status', 'points_deducted', 'seconds_late',
+    'submitted_at', 'graded_at', 'posted_at', 'cached_due_at', 'ingested_at',
+    'load_id',
+] -%}
 {{
     config(
         unique_key='submission_key',
@@ -47,27 +55,9 @@ assignments as (
     new_submissions as (
 
         select
-            submissions.submission_id,
-            submissions.assignment_id,
-            submissions.user_id,
-            submissions.grader_id,
-            submissions.workflow_state,
-            submissions.submission_type,
-            submissions.attempt,
-            submissions.score,
-            submissions.grade,
-            submissions.is_late,
-            submissions.is_missing,
-            submissions.is_excused,
-            submissions.late_policy_status,
-            submissions.points_deducted,
-            submissions.seconds_late,
-            submissions.submitted_at,
-            submissions.graded_at,
-            submissions.posted_at,
-            submissions.cached_due_at,
-            submissions.ingested_at,
-            submissions.load_id
+            {% for column in submission_columns %}
+                submissions.{{ column }}{% if not loop.last %},{% endif %}
+            {%- endfor %}
         from submissions
         where {{ ingested_after_watermark('submissions.ingested_at') }}
 
@@ -88,27 +78,9 @@ assignments as (
         reassigned_submissions as (
 
             select
-                submissions.submission_id,
-                submissions.assignment_id,
-                submissions.user_id,
-                submissions.grader_id,
-                submissions.workflow_state,
-                submissions.submission_type,
-                submissions.attempt,
-                submissions.score,
-                submissions.grade,
-                submissions.is_late,
-                submissions.is_missing,
-                submissions.is_excused,
-                submissions.late_policy_status,
-                submissions.points_deducted,
-                submissions.seconds_late,
-                submissions.submitted_at,
-                submissions.graded_at,
-                submissions.posted_at,
-                submissions.cached_due_at,
-                submissions.ingested_at,
-                submissions.load_id
+                {% for column in submission_columns %}
+                    submissions.{{ column }}{% if not loop.last %},{% endif %}
+                {%- endfor %}
             from submissions
             where
                 not ({{ ingested_after_watermark('submissions.ingested_at') }})
@@ -124,27 +96,9 @@ assignments as (
         reassigned_submissions as (
 
             select
-                existing_facts.submission_id,
-                existing_facts.assignment_id,
-                existing_facts.user_id,
-                existing_facts.grader_id,
-                existing_facts.workflow_state,
-                existing_facts.submission_type,
-                existing_facts.attempt,
-                existing_facts.score,
-                existing_facts.grade,
-                existing_facts.is_late,
-                existing_facts.is_missing,
-                existing_facts.is_excused,
-                existing_facts.late_policy_status,
-                existing_facts.points_deducted,
-                existing_facts.seconds_late,
-                existing_facts.submitted_at,
-                existing_facts.graded_at,
-                existing_facts.posted_at,
-                existing_facts.cached_due_at,
-                existing_facts.ingested_at,
-                existing_facts.load_id
+                {% for column in submission_columns %}
+                    existing_facts.{{ column }}{% if not loop.last %},{% endif %}
+                {%- endfor %}
             from {{ this }} as existing_facts
             inner join changed_assignments
                 on existing_facts.assignment_id = changed_assignments.assignment_id
@@ -173,27 +127,9 @@ assignments as (
     submissions_to_build as (
 
         select
-            submissions.submission_id,
-            submissions.assignment_id,
-            submissions.user_id,
-            submissions.grader_id,
-            submissions.workflow_state,
-            submissions.submission_type,
-            submissions.attempt,
-            submissions.score,
-            submissions.grade,
-            submissions.is_late,
-            submissions.is_missing,
-            submissions.is_excused,
-            submissions.late_policy_status,
-            submissions.points_deducted,
-            submissions.seconds_late,
-            submissions.submitted_at,
-            submissions.graded_at,
-            submissions.posted_at,
-            submissions.cached_due_at,
-            submissions.ingested_at,
-            submissions.load_id
+            {% for column in submission_columns %}
+                submissions.{{ column }}{% if not loop.last %},{% endif %}
+            {%- endfor %}
         from submissions
 
     ),
