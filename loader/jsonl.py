@@ -16,7 +16,6 @@ import io
 import json
 import os
 import re
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -66,8 +65,17 @@ class _Reject(Exception):
 
 def open_input(path: Path) -> io.BufferedIOBase:
     """Open a file for binary streaming; gzip is detected by its magic bytes."""
+    fh = _open_file(path)
+    head = fh.peek(2)[:2] if hasattr(fh, "peek") else b""
+    if head == _GZIP_MAGIC:
+        return gzip.open(fh, "rb")  # type: ignore[return-value]
+    return fh
+
+
+def _open_file(path: Path) -> io.BufferedReader:
+    """open(path, 'rb') with the errors a user can act on."""
     try:
-        fh = open(path, "rb")
+        return open(path, "rb")
     except FileNotFoundError:
         raise InputFileError(f"{path}: no such file", "Check the path") from None
     except IsADirectoryError:
@@ -77,16 +85,12 @@ def open_input(path: Path) -> io.BufferedIOBase:
         ) from None
     except PermissionError:
         raise InputFileError(f"{path}: permission denied", "Check the file's permissions") from None
-    head = fh.peek(2)[:2] if hasattr(fh, "peek") else b""
-    if head == _GZIP_MAGIC:
-        return gzip.open(fh, "rb")  # type: ignore[return-value]
-    return fh
 
 
 def file_sha256(path: Path) -> str:
     """SHA-256 of the file as stored (compressed bytes for .gz), streamed."""
     h = hashlib.sha256()
-    with _open_input(path) as fh:
+    with _open_file(path) as fh:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
@@ -100,27 +104,9 @@ def file_fingerprint(path: Path) -> str:
     set ctime), so a file whose fingerprint was recorded by a successful load can
     be skipped without reading it. Opening it also checks it can be read.
     """
-    with _open_input(path) as fh:
+    with _open_file(path) as fh:
         st = os.fstat(fh.fileno())
     return f"{st.st_dev}:{st.st_ino}:{st.st_size}:{st.st_mtime_ns}:{st.st_ctime_ns}"
-
-
-@contextmanager
-def _open_input(path: Path):
-    """open(path, 'rb') with the errors a user can act on."""
-    try:
-        fh = open(path, "rb")
-    except FileNotFoundError:
-        raise InputFileError(f"{path}: no such file", "Check the path") from None
-    except IsADirectoryError:
-        raise InputFileError(
-            f"{path}: is a directory, not a JSONL file",
-            "Name one .jsonl or .jsonl.gz file (`loader run --data-dir` loads a directory)",
-        ) from None
-    except PermissionError:
-        raise InputFileError(f"{path}: permission denied", "Check the file's permissions") from None
-    with fh:
-        yield fh
 
 
 def parse_timestamp(value) -> datetime:

@@ -391,8 +391,25 @@ class Backend(ABC):
             f"{p}, {p}, {p} from _changes",
             (ingested_at, source_file, load_id),
         )
-        crash_point("after_upsert")
         new_max = self.scalar("select max(record_updated_at) from _changes")
+        return self.finish_apply(source_name, load_id, watermark, new_max, ingested_at=ingested_at,
+                                 staged=staged, latest=latest, below=below, inserted=inserted,
+                                 updated=updated)
+
+    def first_load_result(self, fast, source_name: str, load_id: str, watermark, new_max,
+                          latest: int, below: int) -> ApplyResult:
+        """The end of a fast path's first load (raw was empty; now it holds the
+        latest - below records written): move the watermark, and the counts."""
+        return self.finish_apply(source_name, load_id, watermark, new_max,
+                                 ingested_at=fast.ingested_at, staged=fast.staged, latest=latest,
+                                 below=below, inserted=latest - below, updated=0)
+
+    def finish_apply(self, source_name: str, load_id: str, watermark, new_max, *,
+                     ingested_at: datetime, staged: int, latest: int, below: int,
+                     inserted: int, updated: int) -> ApplyResult:
+        """After the upsert: move the watermark (between the crash points), and count.
+        latest = records left after de-duplication, below = of them under the watermark."""
+        crash_point("after_upsert")
         watermark_after = self.move_watermark(source_name, load_id, watermark, new_max)
         crash_point("after_watermark")
         return ApplyResult(
@@ -403,25 +420,6 @@ class Backend(ABC):
             unchanged=latest - below - inserted - updated,
             inserted=int(inserted),
             updated=int(updated),
-            watermark_before=watermark,
-            watermark_after=watermark_after,
-        )
-
-    def first_load_result(self, fast, source_name: str, load_id: str, watermark, new_max,
-                          latest: int, below: int) -> ApplyResult:
-        """The end of a fast path's first load (raw was empty; now it holds the
-        latest - below records written): move the watermark, and the counts."""
-        crash_point("after_upsert")
-        watermark_after = self.move_watermark(source_name, load_id, watermark, new_max)
-        crash_point("after_watermark")
-        return ApplyResult(
-            ingested_at=fast.ingested_at,
-            staged=fast.staged,
-            duplicates_in_file=fast.staged - latest,
-            below_watermark=below,
-            unchanged=0,
-            inserted=int(latest - below),
-            updated=0,
             watermark_before=watermark,
             watermark_after=watermark_after,
         )

@@ -10,7 +10,6 @@ import duckdb
 import pyarrow as pa
 
 from ..errors import ConnectionFailed, LockTimeout
-from ..faults import crash_point
 from . import duckdb_fastpath
 from .base import RAW_COLUMNS, ApplyResult, Backend
 
@@ -195,20 +194,9 @@ class DuckDBBackend(Backend):
             )
         if inserted or updated:
             self._write_rows(raw, "_changes", ingested_at, source_file, load_id)
-        crash_point("after_upsert")
-        watermark_after = self.move_watermark(source_name, load_id, watermark, new_max)
-        crash_point("after_watermark")
-        return ApplyResult(
-            ingested_at=ingested_at,
-            staged=staged,
-            duplicates_in_file=staged - latest,
-            below_watermark=below,
-            unchanged=latest - below - inserted - updated,
-            inserted=int(inserted),
-            updated=int(updated),
-            watermark_before=watermark,
-            watermark_after=watermark_after,
-        )
+        return self.finish_apply(source_name, load_id, watermark, new_max, ingested_at=ingested_at,
+                                 staged=staged, latest=latest, below=below, inserted=inserted,
+                                 updated=updated)
 
     def _apply_first_load(self, raw: str, source_name: str, load_id: str, source_file: str,
                           filter_below, watermark) -> ApplyResult:
