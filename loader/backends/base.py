@@ -348,6 +348,20 @@ class Backend(ABC):
     def plus_one_microsecond(self, expr: str) -> str:
         """SQL adding the smallest step of the timestamp type to expr."""
 
+    # The columns _stage carries beside line_number, id, payload_hash and
+    # record_updated_at through de-duplication and comparison (DuckDB: where in
+    # the file the line is, instead of the payload).
+    carried_columns: tuple[str, ...] = ("payload",)
+
+    def latest_sql(self) -> str:
+        """The last line of each id in _stage, with the carried columns."""
+        carried = "".join(f"{c}, " for c in self.carried_columns)
+        return (
+            f"select line_number, id, {carried}payload_hash, record_updated_at from ("
+            "select s.*, row_number() over (partition by s.id order by s.line_number desc) as rn "
+            "from _stage as s) as ranked where rn = 1"
+        )
+
     def apply(self, *, schema: str, name: str, source_name: str, load_id: str,
               source_file: str, incremental: bool, lock_timeout: float) -> ApplyResult:
         """The set-based part of a load; runs inside the caller's transaction."""
@@ -359,42 +373,47 @@ class Backend(ABC):
             f"select last_updated_at from meta.watermark where source_name = {p}", (source_name,)
         )
         staged = self.scalar("select count(*) from _stage")
-        self.temp_table_as(
-            "_latest",
-            "select line_number, id, payload, payload_hash, record_updated_at from ("
-            "select s.*, row_number() over (partition by s.id order by s.line_number desc) as rn "
-            "from _stage as s) as ranked where rn = 1",
-        )
+        self.temp_table_as("_latest", self.latest_sql())
         latest = self.scalar("select count(*) from _latest")
         below = 0
         if incremental and watermark is not None:
             below = self.scalar(
                 f"select count(*) from _latest where record_updated_at < {p}", (watermark,)
             )
-            self.execute(f"delete from _latest where record_updated_at < {p}", (watermark,))
+            if below:
+                self.execute(f"delete from _latest where record_updated_at < {p}", (watermark,))
+        carried = "".join(f"l.{c}, " for c in self.carried_columns)
         self.temp_table_as(
             "_changes",
-            "select l.id, l.payload, l.payload_hash, l.record_updated_at, "
+            f"select l.line_number, l.id, {carried}l.payload_hash, l.record_updated_at, "
             "case when r.id is null then 0 else 1 end as existed "
             f"from _latest as l left join {raw} as r on r.id = l.id "
             "where r.id is null or r.payload_hash <> l.payload_hash",
         )
-        inserted, updated = self.execute(
-            "select coalesce(sum(1 - existed), 0), coalesce(sum(existed), 0) from _changes"
+        inserted, updated, new_max = self.execute(
+            "select coalesce(sum(1 - existed), 0), coalesce(sum(existed), 0), "
+            "max(record_updated_at) from _changes"
         ).fetchall()[0]
-        self.execute(
-            f"delete from {raw} where id in (select id from _changes where existed = 1)"
-        )
-        self.execute(
-            f"insert into {raw} ({', '.join(RAW_COLUMNS)}) "
-            f"select id, {self.payload_from_text('payload')}, payload_hash, record_updated_at, "
-            f"{p}, {p}, {p} from _changes",
-            (ingested_at, source_file, load_id),
-        )
-        new_max = self.scalar("select max(record_updated_at) from _changes")
+        if updated:
+            self.execute(
+                f"delete from {raw} where id in (select id from _changes where existed = 1)"
+            )
+        if inserted or updated:
+            self.write_rows(raw, "_changes", ingested_at, source_file, load_id)
         return self.finish_apply(source_name, load_id, watermark, new_max, ingested_at=ingested_at,
                                  staged=staged, latest=latest, below=below, inserted=inserted,
                                  updated=updated)
+
+    def write_rows(self, raw: str, rows: str, ingested_at, source_file: str,
+                   load_id: str) -> None:
+        """Insert the rows of the temp table rows (as _changes) into raw."""
+        p = self.param
+        self.execute(
+            f"insert into {raw} ({', '.join(RAW_COLUMNS)}) "
+            f"select id, {self.payload_from_text('payload')}, payload_hash, record_updated_at, "
+            f"{p}, {p}, {p} from {rows}",
+            (ingested_at, source_file, load_id),
+        )
 
     def first_load_result(self, fast, source_name: str, load_id: str, watermark, new_max,
                           latest: int, below: int) -> ApplyResult:

@@ -14,11 +14,6 @@ from . import duckdb_fastpath
 from .base import RAW_COLUMNS, ApplyResult, Backend
 
 _LOCK_MESSAGES = ("could not set lock", "conflicting lock")
-# The last line of each id wins (Backend.apply's _latest, without the payload).
-_LATEST = (
-    "select line_number, id, payload_hash, record_updated_at, line_bytes, line_offset "
-    "from _stage qualify row_number() over (partition by id order by line_number desc) = 1"
-)
 # A file this small is one another process is creating right now (DuckDB writes
 # the file before it locks it): wait for it as for a lock.
 _BEING_CREATED_BYTES = 12 * 1024
@@ -152,51 +147,25 @@ class DuckDBBackend(Backend):
         finally:
             self.conn.unregister("_reject_batch")
 
+    # De-duplication and comparison never carry a payload: a row to write takes
+    # it from _stage, or from the file (the fast path), in write_rows.
+    carried_columns = ("line_bytes", "line_offset")
+
     def apply(self, *, schema: str, name: str, source_name: str, load_id: str,
               source_file: str, incremental: bool, lock_timeout: float) -> ApplyResult:
-        """Backend.apply's semantics, set-based on the small columns (line_number,
-        id, hash, timestamp): de-duplication, the watermark filter and the hash
-        comparison never carry a payload. The payloads of the rows to write come
-        from _stage, or from the file (the fast path, write_from_file); after the
-        fast path's first load they are in raw already (_apply_first_load)."""
-        raw = self.table(schema, name)
-        watermark = self.scalar(
-            "select last_updated_at from meta.watermark where source_name = ?", (source_name,)
-        )
+        """Backend.apply on the small columns; after the fast path's first load
+        the payloads are in raw already (_apply_first_load)."""
         if self._fast is not None and self._fast.direct:
-            return self._apply_first_load(raw, source_name, load_id, source_file,
-                                          watermark if incremental else None, watermark)
-        ingested_at = self.ingest_clock(raw)
-        staged = self.scalar("select count(*) from _stage")
-        self.temp_table_as("_latest", _LATEST)
-        latest = self.scalar("select count(*) from _latest")
-        below = 0
-        if incremental and watermark is not None:
-            below = self.scalar(
-                "select count(*) from _latest where record_updated_at < ?", (watermark,)
+            watermark = self.scalar(
+                "select last_updated_at from meta.watermark where source_name = ?",
+                (source_name,),
             )
-            if below:
-                self.execute("delete from _latest where record_updated_at < ?", (watermark,))
-        self.temp_table_as(
-            "_changes",
-            "select l.line_number, l.id, l.payload_hash, l.record_updated_at, l.line_bytes, "
-            "l.line_offset, case when r.id is null then 0 else 1 end as existed "
-            f"from _latest as l left join {raw} as r on r.id = l.id "
-            "where r.id is null or r.payload_hash <> l.payload_hash",
-        )
-        inserted, updated, new_max = self.execute(
-            "select coalesce(sum(1 - existed), 0), coalesce(sum(existed), 0), "
-            "max(record_updated_at) from _changes"
-        ).fetchall()[0]
-        if updated:
-            self.execute(
-                f"delete from {raw} where id in (select id from _changes where existed = 1)"
-            )
-        if inserted or updated:
-            self._write_rows(raw, "_changes", ingested_at, source_file, load_id)
-        return self.finish_apply(source_name, load_id, watermark, new_max, ingested_at=ingested_at,
-                                 staged=staged, latest=latest, below=below, inserted=inserted,
-                                 updated=updated)
+            return self._apply_first_load(self.table(schema, name), source_name, load_id,
+                                          source_file, watermark if incremental else None,
+                                          watermark)
+        return super().apply(schema=schema, name=name, source_name=source_name,
+                             load_id=load_id, source_file=source_file,
+                             incremental=incremental, lock_timeout=lock_timeout)
 
     def _apply_first_load(self, raw: str, source_name: str, load_id: str, source_file: str,
                           filter_below, watermark) -> ApplyResult:
@@ -208,7 +177,7 @@ class DuckDBBackend(Backend):
         fast.stage_exceptions(filter_below)
         below = 0
         if self.scalar("select count(*) from _stage"):
-            self.temp_table_as("_latest", _LATEST)
+            self.temp_table_as("_latest", self.latest_sql())
             if filter_below is not None:
                 below = self.scalar(
                     "select count(*) from _latest where record_updated_at < ?", (filter_below,)
@@ -216,14 +185,14 @@ class DuckDBBackend(Backend):
                 self.execute("delete from _latest where record_updated_at < ?",
                              (filter_below,))
             self.execute(f"delete from {raw} where id in (select id from _stage)")
-            self._write_rows(raw, "_latest", fast.ingested_at, source_file, load_id)
+            self.write_rows(raw, "_latest", fast.ingested_at, source_file, load_id)
         inserted, new_max = self.execute(
             f"select count(*), max(record_updated_at) from {raw}").fetchall()[0]
         return self.first_load_result(fast, source_name, load_id, watermark, new_max,
                                       inserted + below, below)
 
-    def _write_rows(self, raw: str, rows: str, ingested_at, source_file: str,
-                    load_id: str) -> None:
+    def write_rows(self, raw: str, rows: str, ingested_at, source_file: str,
+                   load_id: str) -> None:
         """Insert the rows listed in the temp table rows (line_number, id,
         payload_hash, record_updated_at, line_bytes, line_offset) into raw."""
         self.execute(

@@ -36,6 +36,7 @@ import gzip
 import os
 import queue
 import threading
+from abc import ABC, abstractmethod
 from contextlib import contextmanager
 from hashlib import sha256
 from pathlib import Path
@@ -62,7 +63,7 @@ class _Stop(Exception):
     """The producer's way out once the portable path would stop."""
 
 
-class LineStager:
+class LineStager(ABC):
     """Parses one file into stream batches; subclasses stage them."""
 
     def __init__(self, backend, path: Path, opts, result, progress):
@@ -83,11 +84,11 @@ class LineStager:
         st = os.stat(self.path)
         return (st.st_size, st.st_mtime_ns, st.st_ino)
 
+    @abstractmethod
     def record_batch(self, numbers: list, ids: list, payloads: list, hashes: list,
                      stamps: list | None, offsets: list):
         """What goes on the queue for one stream batch (stamps is None without
         --updated-field). Runs in the producer thread."""
-        raise NotImplementedError
 
     def produced(self, item):
         """Called in the producer thread for each item before it is queued."""

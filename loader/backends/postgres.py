@@ -23,7 +23,7 @@ from psycopg import errors as pg_errors
 from ..errors import ConnectionFailed, LockTimeout
 from ..jsonl import EXCERPT_CHARS
 from . import pg_copy, pg_fastpath
-from .base import RAW_COLUMNS, ApplyResult, Backend
+from .base import ApplyResult, Backend
 
 # Serializes the loader's CREATE ... IF NOT EXISTS: run concurrently they can
 # fail on the catalog's unique index. Two-key form: never equals a source's key.
@@ -194,12 +194,7 @@ class PostgresBackend(Backend):
         below = 0
         if fast.diverted:
             self.execute("analyze _stage")
-            self.temp_table_as(
-                "_latest",
-                "select line_number, id, payload, payload_hash, record_updated_at from ("
-                "select s.*, row_number() over (partition by s.id order by s.line_number desc) "
-                "as rn from _stage as s) as ranked where rn = 1",
-            )
+            self.temp_table_as("_latest", self.latest_sql())
             latest += self.scalar(
                 f"select count(*) from _latest as l where not exists "
                 f"(select 1 from {raw} as r where r.id = l.id)"
@@ -220,12 +215,7 @@ class PostgresBackend(Backend):
                 f"delete from {raw} where record_updated_at < %s", (below_mark,)
             ).rowcount
         if fast.diverted:
-            self.execute(
-                f"insert into {raw} ({', '.join(RAW_COLUMNS)}) "
-                "select id, cast(payload as jsonb), payload_hash, record_updated_at, "
-                "%s, %s, %s from _latest",
-                (fast.ingested_at, source_file, load_id),
-            )
+            self.write_rows(raw, "_latest", fast.ingested_at, source_file, load_id)
             if new_max is None and fast.direct_max is not None:
                 new_max = self.scalar(f"select max(record_updated_at) from {raw}")
             else:
