@@ -124,6 +124,10 @@ class Backend(ABC):
     def __init__(self, target: Target):
         self.target = target
         self.conn = None
+        # Where a lock is waited for inside a transaction (lock_source): connect()
+        # keeps --lock-timeout and the "waiting for ..." callback here.
+        self.lock_timeout = 60.0
+        self.on_wait = None
 
     # -- connection -------------------------------------------------------
     @abstractmethod

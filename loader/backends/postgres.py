@@ -45,11 +45,6 @@ class PostgresBackend(Backend):
         "load_id": "text",
     }
 
-    def __init__(self, target):
-        super().__init__(target)
-        self.lock_timeout = 60.0
-        self.on_wait = None
-
     # -- connection -------------------------------------------------------
     def connect(self, lock_timeout: float = 60.0, on_wait=None) -> None:
         """Open the connection; the lock timeout and on_wait are kept for lock_source()."""

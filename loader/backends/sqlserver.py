@@ -271,11 +271,6 @@ class SqlServerBackend(Backend):
         "load_id": "varchar(64)",
     }
 
-    def __init__(self, target):
-        super().__init__(target)
-        self.lock_timeout = 60.0
-        self.on_wait = None
-
     # -- connection -------------------------------------------------------
     def connection_string(self) -> str:
         """--conn as given, else built from the profile (as dbt-sqlserver builds it)."""
