@@ -11,6 +11,7 @@
     Dispatched pieces (default__ holds the portable SQL, adapters override only
     where they differ):
       audit_column_types()            logical column type -> physical type
+                                      (the contract's, per engine)
       audit_create_schema_sql(schema) idempotent "create schema"
       audit_create_table_sql(schema, table, columns)  idempotent "create table"
       audit_string_literal(value)     a quoted string literal ('' escaping)
@@ -19,63 +20,34 @@
 -#}
 
 {#- ---------------------------------------------------------------------- -#}
-{#- Table specs (contract sections 2 and 3). Logical types:
-    key  = short text used in filters/joins (nvarchar(450) on SQL Server)
-    text = free text / JSON text, ts = naive UTC timestamp, int = bigint;
-    raw_* = the raw contract's own types. -#}
+{#- Table specs (contract sections 2 and 3): the `canvas_contract` var of
+    dbt_project.yml, which the loader reads too (loader/contract.py), so both
+    create the same tables. Logical types there: key, text, ts, int, raw_*. -#}
 
 {% macro _audit_meta_schema() %}{{ return('meta') }}{% endmacro %}
 
+{% macro _audit_contract() %}{{ return(var('canvas_contract')) }}{% endmacro %}
+
+{#- {table: [(column, logical type)]}, in the contract's order. -#}
 {% macro _audit_meta_table_specs() %}
-    {{ return({
-        'watermark': [
-            ('source_name', 'key'), ('last_updated_at', 'ts'), ('load_id', 'key'),
-            ('updated_at', 'ts'),
-        ],
-        'load_file': [
-            ('load_id', 'key'), ('source_name', 'key'), ('target_table', 'key'),
-            ('source_file', 'text'), ('file_sha256', 'key'), ('status', 'key'),
-            ('rows_read', 'int'), ('rows_written', 'int'), ('rows_skipped', 'int'),
-            ('rows_rejected', 'int'), ('started_at', 'ts'), ('ended_at', 'ts'),
-            ('file_stat', 'text'),
-        ],
-        'load_reject': [
-            ('load_id', 'key'), ('source_file', 'text'), ('line_number', 'int'),
-            ('reason', 'text'), ('line_excerpt', 'text'), ('rejected_at', 'ts'),
-        ],
-        'job_run': [
-            ('run_id', 'key'), ('job_name', 'key'), ('status', 'key'),
-            ('started_at', 'ts'), ('ended_at', 'ts'), ('duration_ms', 'int'),
-            ('metrics_json', 'text'), ('error_message', 'text'),
-        ],
-        'dq_check_result': [
-            ('run_id', 'key'), ('check_name', 'key'), ('model_name', 'key'),
-            ('column_name', 'key'), ('severity', 'key'), ('status', 'key'),
-            ('failing_rows', 'int'), ('sample_keys', 'text'), ('checked_at', 'ts'),
-            ('execution_time_ms', 'int'),
-        ],
-        'schema_snapshot': [
-            ('run_id', 'key'), ('table_schema', 'key'), ('table_name', 'key'),
-            ('schema_json', 'text'), ('captured_at', 'ts'),
-        ],
-        'schema_change_log': [
-            ('run_id', 'key'), ('table_schema', 'key'), ('table_name', 'key'),
-            ('change_type', 'key'), ('column_name', 'key'), ('old_definition', 'text'),
-            ('new_definition', 'text'), ('detected_at', 'ts'),
-        ],
-    }) }}
+    {%- set specs = {} -%}
+    {%- for table, columns in _audit_contract()['meta_tables'].items() -%}
+        {%- set pairs = [] -%}
+        {%- for column, logical in columns -%}
+            {%- do pairs.append((column, logical)) -%}
+        {%- endfor -%}
+        {%- do specs.update({table: pairs}) -%}
+    {%- endfor -%}
+    {{ return(specs) }}
 {% endmacro %}
 
+{#- [(column, logical type, not null)], in the contract's order. -#}
 {% macro _audit_raw_table_spec() %}
-    {{ return([
-        ('id', 'raw_id', true),
-        ('payload', 'raw_json', false),
-        ('payload_hash', 'raw_hash', false),
-        ('record_updated_at', 'ts', false),
-        ('ingested_at', 'ts', true),
-        ('source_file', 'raw_file', false),
-        ('load_id', 'raw_load_id', false),
-    ]) }}
+    {%- set spec = [] -%}
+    {%- for column, logical, not_null, family in _audit_contract()['raw_columns'] -%}
+        {%- do spec.append((column, logical, not_null)) -%}
+    {%- endfor -%}
+    {{ return(spec) }}
 {% endmacro %}
 
 {#- The raw tables: every table of the `canvas` source (contract section 2:
@@ -175,36 +147,18 @@
     {{ return(adapter.dispatch('audit_column_types', 'canvas_pipeline')()) }}
 {% endmacro %}
 
+{#- The contract's types for this engine (target.type); an adapter the
+    contract does not list gets dbt's portable types. -#}
 {% macro default__audit_column_types() %}
+    {%- set per_engine = _audit_contract()['types'] -%}
+    {%- if target.type in per_engine -%}
+        {{ return(per_engine[target.type]) }}
+    {%- endif -%}
     {%- set text = dbt.type_string() -%}
     {{ return({
         'key': text, 'text': text, 'ts': dbt.type_timestamp(), 'int': dbt.type_bigint(),
         'raw_id': text, 'raw_json': text, 'raw_hash': text,
         'raw_file': text, 'raw_load_id': text,
-    }) }}
-{% endmacro %}
-
-{% macro duckdb__audit_column_types() %}
-    {{ return({
-        'key': 'varchar', 'text': 'varchar', 'ts': 'timestamp', 'int': 'bigint',
-        'raw_id': 'varchar', 'raw_json': 'json', 'raw_hash': 'varchar',
-        'raw_file': 'varchar', 'raw_load_id': 'varchar',
-    }) }}
-{% endmacro %}
-
-{% macro postgres__audit_column_types() %}
-    {{ return({
-        'key': 'text', 'text': 'text', 'ts': 'timestamp', 'int': 'bigint',
-        'raw_id': 'text', 'raw_json': 'jsonb', 'raw_hash': 'text',
-        'raw_file': 'text', 'raw_load_id': 'text',
-    }) }}
-{% endmacro %}
-
-{% macro sqlserver__audit_column_types() %}
-    {{ return({
-        'key': 'nvarchar(450)', 'text': 'nvarchar(max)', 'ts': 'datetime2(6)', 'int': 'bigint',
-        'raw_id': 'nvarchar(450)', 'raw_json': 'nvarchar(max)', 'raw_hash': 'char(64)',
-        'raw_file': 'nvarchar(1000)', 'raw_load_id': 'varchar(64)',
     }) }}
 {% endmacro %}
 

@@ -3,10 +3,11 @@
     Creates, when missing, the schemas `raw` and `meta`, the raw tables
     (contract section 2: every table of the `canvas` source in graph.sources,
     i.e. the five Canvas tables and any source added later) and the meta
-    tables (contract section 3), with the contract's types per adapter
-    (audit_column_types(); the loader's backends use the same). dbt then
-    works on an empty database; the loader creates the same tables with the
-    same types, whichever runs first.
+    tables (contract section 3), as the `canvas_contract` var of
+    dbt_project.yml declares them, with its types for the adapter
+    (audit_column_types()). The loader reads the same declaration
+    (loader/contract.py), so dbt works on an empty database and the loader
+    creates the same tables with the same types, whichever runs first.
 
     Only what is missing is created (checked in INFORMATION_SCHEMA first, so a
     user without CREATE rights on an existing database is not asked for them);
