@@ -17,8 +17,9 @@ from click.core import ParameterSource
 
 from . import __version__
 from .errors import ConfigError, LoaderError
-from .load import LoadOptions, load_file
+from .load import load_file
 from .odbc import connection_string_secrets
+from .options import LoadOptions
 from .profiles import Target, find_project_dir, load_target
 from .progress import progress_bar
 
@@ -94,6 +95,15 @@ def target_options(func):
     return func
 
 
+def lock_timeout_option(default: float, help: str):
+    """--lock-timeout, with a command's own default."""
+    return click.option("--lock-timeout", default=default, show_default=True, help=help)
+
+
+def silent_option(help: str = "No progress bar or summary."):
+    return click.option("--silent", is_flag=True, help=help)
+
+
 def _target(target_name, profiles_dir, project_dir) -> tuple[Target, Path]:
     project = Path(project_dir).resolve() if project_dir else find_project_dir()
     target = load_target(target_name, profiles_dir, project)
@@ -133,7 +143,7 @@ def cli(debug: bool):
               help="Write the next batch against the existing data set in OUT_DIR.")
 @click.option("--bad-lines/--no-bad-lines", default=True, show_default=True,
               help="Put a few bad lines into a follow-up batch.")
-@click.option("--silent", is_flag=True, help="No progress bar or summary.")
+@silent_option()
 @handle_errors
 def simulate(out_dir, seed, students, courses, assignments_per_course, submissions, follow_up,
              bad_lines, silent):
@@ -144,16 +154,13 @@ def simulate(out_dir, seed, students, courses, assignments_per_course, submissio
 
     Example: loader simulate data --students 500 && loader simulate data --follow-up
     """
-    from .simulate import SimulateError, simulate as run_simulate
+    from .simulate import simulate as run_simulate
 
-    try:
-        manifest = run_simulate(
-            out_dir, seed=seed, students=students, courses=courses,
-            assignments_per_course=assignments_per_course, submissions=submissions,
-            follow_up=follow_up, bad_lines=bad_lines,
-        )
-    except SimulateError as exc:
-        raise click.ClickException(str(exc)) from None
+    manifest = run_simulate(
+        out_dir, seed=seed, students=students, courses=courses,
+        assignments_per_course=assignments_per_course, submissions=submissions,
+        follow_up=follow_up, bad_lines=bad_lines,
+    )
     if not silent:
         counts = ", ".join(f"{k} {v}" for k, v in manifest.get("line_counts", {}).items())
         click.echo(f"wrote {out_dir / manifest['batch']}: {counts}")
@@ -171,9 +178,8 @@ def simulate(out_dir, seed, students, courses, assignments_per_course, submissio
 @click.option("--max-rejects", default=100, show_default=True,
               help="Fail the load (writing nothing) past this many bad lines.")
 @click.option("--force", is_flag=True, help="Load even if this exact file was loaded before.")
-@click.option("--lock-timeout", default=60.0, show_default=True,
-              help="Seconds to wait for another load of the same source.")
-@click.option("--silent", is_flag=True, help="No progress bar or summary.")
+@lock_timeout_option(60.0, "Seconds to wait for another load of the same source.")
+@silent_option()
 @target_options
 @handle_errors
 def load(file, table, id_field, source_name, incremental, updated_field, max_rejects, force,
@@ -187,7 +193,7 @@ def load(file, table, id_field, source_name, incremental, updated_field, max_rej
     options = LoadOptions(
         table=table, id_field=id_field, source_name=source_name, updated_field=updated_field,
         incremental=incremental, max_rejects=max_rejects, force=force, lock_timeout=lock_timeout,
-    ).validated()
+    )
     target, _ = _target(target_name, profiles_dir, project_dir)
     size = file.stat().st_size if file.is_file() else None
     with progress_bar(size, f"loading {file.name}", silent) as bar:
@@ -215,8 +221,8 @@ def format_load(r) -> str:
               help="Pipeline config (default: pipeline.yml in the project).")
 @click.option("--demo", is_flag=True, help="Generate demo data first when the data dir is empty.")
 @click.option("--no-build", is_flag=True, help="Only load; do not run dbt.")
-@click.option("--lock-timeout", default=60.0, show_default=True)
-@click.option("--silent", is_flag=True, help="Only errors; dbt runs quietly.")
+@lock_timeout_option(60.0, "Seconds to wait for another load of the same source.")
+@silent_option("Only errors; dbt runs quietly.")
 @target_options
 @handle_errors
 def run(data_dir, config_path, demo, no_build, lock_timeout, silent, target_name, profiles_dir,
@@ -292,7 +298,7 @@ def format_report(report) -> str:
 
 @cli.command()
 @click.option("--limit", default=20, show_default=True, help="Rows per section.")
-@click.option("--lock-timeout", default=10.0, show_default=True)
+@lock_timeout_option(10.0, "Seconds to wait for the database (DuckDB: a running load).")
 @target_options
 @handle_errors
 def status(limit, lock_timeout, target_name, profiles_dir, project_dir):
@@ -300,19 +306,10 @@ def status(limit, lock_timeout, target_name, profiles_dir, project_dir):
 
     Example: loader status --target duckdb
     """
-    from .backends import backend_for
-    from .status import collect, format_table
+    from .status import collect, format_status
 
     target, _ = _target(target_name, profiles_dir, project_dir)
-    backend = backend_for(target)
-    backend.connect(lock_timeout)
-    try:
-        sections = collect(backend, limit)
-    finally:
-        backend.close()
-    click.echo(f"{target.describe()}")
-    for title, (cols, rows) in sections.items():
-        click.echo(f"\n== {title}\n{format_table(cols, rows)}")
+    click.echo(format_status(target, collect(target, limit, lock_timeout)))
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,10 +1,15 @@
-"""Load one JSONL file into a raw table: the raw contract of DESIGN.md.
+"""Load one file into a raw table: the raw contract, as stages in order.
 
-Order of work: validate names, hash the file (a file already loaded into the
-same table writes nothing unless force), open the target (waiting for its
-lock), record a 'running' job, stream the file into a staging table, then one
-transaction that applies it. Past max_rejects nothing is applied, but the
-rejects found are committed so the user can see why.
+    identify  the file's fingerprint and SHA-256: already loaded -> skipped
+    read      RecordReader: records, rejects and counts (loader/read/)
+    stage     the backend's stager puts the records in the database, outside
+              the load's transaction (or, on a first load, inside it)
+    validate  past max_rejects nothing is applied; the rejects are committed
+    apply     one transaction: lock, clock, upsert, watermark (backends/apply.py)
+    audit     meta.load_file, the rejects and the job_run row, in the same
+              transaction (loader/audit.py)
+
+A failure anywhere rolls the data back and records the failure on its own.
 """
 
 from __future__ import annotations
@@ -12,49 +17,18 @@ from __future__ import annotations
 import time
 import uuid
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 
 import orjson
-import pyarrow as pa
 
-from . import jsonl
+from . import audit, read
 from .backends import backend_for
-from .backends.base import STAGE_SCHEMA, Backend
-from .errors import LoaderError, RejectLimitExceeded
+from .backends.apply import LoadSpec
+from .errors import RejectLimitExceeded
 from .faults import crash_point
-from .identifiers import check_field_name, check_source_name, parse_table_name
+from .options import LoadOptions
 from .profiles import Target
-
-
-@dataclass
-class LoadOptions:
-    table: str
-    id_field: str = "id"
-    source_name: str | None = None
-    updated_field: str | None = None
-    incremental: bool = False
-    max_rejects: int = 100
-    force: bool = False
-    lock_timeout: float = 60.0
-    batch_size: int = 50_000
-    max_future: timedelta = timedelta(days=366)
-
-    def validated(self) -> "LoadOptions":
-        schema, name = parse_table_name(self.table)
-        check_field_name(self.id_field, "--id-field")
-        if self.updated_field:
-            check_field_name(self.updated_field, "--updated-field")
-        if self.incremental and not self.updated_field:
-            raise LoaderError(
-                "--incremental needs --updated-field",
-                "Name the record's change timestamp, e.g. --updated-field updated_at",
-            )
-        if self.max_rejects < 0:
-            raise LoaderError("--max-rejects must be 0 or more")
-        self.table = f"{schema}.{name}"
-        self.source_name = check_source_name(self.source_name or name)
-        return self
 
 
 @dataclass
@@ -82,6 +56,7 @@ class LoadResult:
     first_rejects: list = field(default_factory=list)
     started_at: datetime | None = None
     file_fingerprint: str | None = None  # meta.load_file.file_stat, not a metric
+    file_sha256: str | None = None  # meta.load_file.file_sha256, not a metric
 
     @property
     def rows_per_second(self) -> float:
@@ -90,93 +65,84 @@ class LoadResult:
     def metrics(self) -> dict:
         data = asdict(self)
         data.pop("file_fingerprint")
+        data.pop("file_sha256")
         data["rows_per_second"] = round(self.rows_per_second, 1)
         return data
 
 
-def load_file(
-    path: str | Path,
-    options: LoadOptions,
-    target: Target,
-    progress=None,
-    on_wait=None,
-) -> LoadResult:
-    """Load path into options.table on target. Raises LoaderError subclasses."""
-    opts = options.validated()
+def load_file(path: str | Path, opts: LoadOptions, target: Target, progress=None,
+              on_wait=None) -> LoadResult:
+    """Load path into opts.table on target. Raises LoaderError subclasses."""
     path = Path(path)
     started = time.monotonic()
-    fingerprint = jsonl.file_fingerprint(path)
-    schema, name = opts.table.split(".")
-    result = LoadResult(
-        load_id=uuid.uuid4().hex,
-        source_name=opts.source_name,
-        target_table=opts.table,
-        source_file=str(path),
-        status="running",
-    )
+    fingerprint = read.file_fingerprint(path)
+    result = LoadResult(load_id=uuid.uuid4().hex, source_name=opts.source_name,
+                        target_table=opts.table, source_file=str(path), status="running")
     backend = backend_for(target)
     backend.connect(opts.lock_timeout, on_wait)
     try:
-        backend.begin()
-        backend.ensure_meta()
-        backend.ensure_raw(schema, name)
-        backend.commit()
-        result.started_at = backend.job_start(
-            result.load_id, f"load {opts.source_name}", _json(result.metrics())
-        )
+        _prepare_tables(backend, opts)
+        result.started_at = audit.job_start(backend, result.load_id,
+                                            f"load {opts.source_name}", _json(result.metrics()))
         crash_point("after_job_start")
-        sha = None
         try:
-            sha, previous, result.file_fingerprint = _identify_file(backend, path, opts,
-                                                                    fingerprint)
-            if previous:
-                _skip_file(result, previous)
-                _finish(backend, result, sha, started)
-                return result
-            rejects = _stage_file(backend, path, opts, result, progress)
-            crash_point("after_stage")
-            if len(rejects) > opts.max_rejects:
-                error = RejectLimitExceeded(
-                    f"{path}: more than {opts.max_rejects} lines rejected "
-                    f"(first at line {rejects[0][0]}: {rejects[0][1]}); nothing was loaded",
-                    f"See meta.load_reject where load_id = '{result.load_id}', fix the file, "
-                    f"or raise the limit (Try --max-rejects {max(100, opts.max_rejects * 10)})",
-                )
-                error.rejects = rejects
-                raise error
-            backend.begin()
-            previous = _loaded_meanwhile(backend, opts, sha)
-            if previous:
-                backend.rollback()
-                _skip_file(result, previous)
-                _finish(backend, result, sha, started)
-                return result
-            applied = backend.apply(
-                schema=schema,
-                name=name,
-                source_name=opts.source_name,
-                load_id=result.load_id,
-                source_file=str(path),
-                incremental=opts.incremental,
-                lock_timeout=opts.lock_timeout,
-            )
-            backend.insert_rejects(result.load_id, str(path), rejects)
-            _record_applied(result, applied, rejects)
-            result.status = "success"
-            _finish(backend, result, sha, started, in_transaction=True)
-            crash_point("after_commit")
-            return result
+            _load(backend, path, opts, result, fingerprint, progress, started)
         except BaseException as exc:  # noqa: BLE001 - record, then re-raise
             backend.rollback()
-            _record_failure(backend, result, sha, started, exc)
+            _record_failure(backend, result, exc, started)
             raise
+        return result
     finally:
         backend.close()
 
 
-def _identify_file(backend: Backend, path: Path, opts: LoadOptions,
-                   fingerprint: str) -> tuple[str, str | None, str | None]:
-    """(sha256, the load that already loaded this content or None, fingerprint).
+def _prepare_tables(backend, opts: LoadOptions) -> None:
+    backend.begin()
+    backend.ensure_meta()
+    backend.ensure_raw(*opts.schema_and_name)
+    backend.commit()
+
+
+def _load(backend, path: Path, opts: LoadOptions, result: LoadResult, fingerprint: str,
+          progress, started: float) -> None:
+    """The stages after the job row: identify, read + stage, validate, apply, audit."""
+    previous = _identify_file(backend, path, opts, result, fingerprint)
+    if previous:
+        return _finish_skipped(backend, result, previous, started)
+    schema, name = opts.schema_and_name
+    spec = LoadSpec(schema, name, backend.table(schema, name), opts.source_name,
+                    result.load_id, str(path), opts.incremental)
+    reader = read.RecordReader(
+        path, id_field=opts.id_field, updated_field=opts.updated_field,
+        batch_size=opts.batch_size, max_rejects=opts.max_rejects, max_future=opts.max_future,
+        progress=progress, chunk_rows=backend.chunk_rows)
+    try:
+        staged = backend.stager(spec).stage(reader)
+    finally:
+        _count_read(result, reader)  # a failed read's counts too
+    try:
+        crash_point("after_stage")
+        _check_reject_limit(path, opts, result, reader.rejects)
+        if not staged.in_transaction:
+            backend.begin()
+        previous = _loaded_meanwhile(backend, opts, result.file_sha256)
+        if previous:
+            backend.rollback()
+            return _finish_skipped(backend, result, previous, started)
+        applied = backend.apply(staged, spec)
+    finally:
+        staged.close()
+    audit.insert_rejects(backend, result.load_id, str(path), reader.rejects)
+    _count_applied(result, applied)
+    result.status = "success"
+    _finish(backend, result, started)
+    crash_point("after_commit")
+
+
+def _identify_file(backend, path: Path, opts: LoadOptions, result: LoadResult,
+                   fingerprint: str) -> str | None:
+    """The load that already loaded this content, or None; sets the file's sha256
+    and fingerprint on result.
 
     A file untouched since a successful load (same fingerprint) is known without
     reading it: a re-run over the same data directory costs a stat per file.
@@ -184,107 +150,84 @@ def _identify_file(backend: Backend, path: Path, opts: LoadOptions,
     change while being hashed. --force reads and loads the file regardless.
     """
     if not opts.force:
-        known = backend.find_file_by_fingerprint(opts.table, fingerprint)
+        known = audit.find_file_by_fingerprint(backend, opts.table, fingerprint)
         if known:
-            return known[1], known[0], fingerprint
-    sha = jsonl.file_sha256(path)
-    if jsonl.file_fingerprint(path) != fingerprint:
-        fingerprint = None
-    previous = None if opts.force else backend.find_loaded_file(opts.table, sha)
-    return sha, previous, fingerprint
+            result.file_sha256, result.file_fingerprint = known[1], fingerprint
+            return known[0]
+    result.file_sha256 = read.file_sha256(path)
+    result.file_fingerprint = fingerprint if read.file_fingerprint(path) == fingerprint \
+        else None
+    return None if opts.force else audit.find_loaded_file(backend, opts.table,
+                                                          result.file_sha256)
 
 
-def _loaded_meanwhile(backend: Backend, opts: LoadOptions, sha: str) -> str | None:
+def _loaded_meanwhile(backend, opts: LoadOptions, sha: str) -> str | None:
     """Under the source's lock (taken here, again by apply): the load that committed
     this very file while this one staged it, if any. Two pipelines run at once
     both stage a file; without this the later one would apply it after the
     other had gone on to the source's next file, and put the older records back."""
     if opts.force:
         return None
-    backend.lock_source(opts.source_name, opts.lock_timeout)
-    return backend.find_loaded_file(opts.table, sha)
+    backend.lock_source(opts.source_name)
+    return audit.find_loaded_file(backend, opts.table, sha)
 
 
-def _skip_file(result: LoadResult, previous: str) -> None:
-    """Nothing of the file is considered: its content was loaded by `previous`."""
-    result.status = "skipped_file"
-    result.previous_load_id = previous
-    result.rows_read = result.rows_rejected = result.blank_lines = result.bytes_read = 0
-    result.first_rejects = []
+def _check_reject_limit(path: Path, opts: LoadOptions, result: LoadResult,
+                        rejects: list) -> None:
+    if len(rejects) <= opts.max_rejects:
+        return
+    error = RejectLimitExceeded(
+        f"{path}: more than {opts.max_rejects} lines rejected "
+        f"(first at line {rejects[0][0]}: {rejects[0][1]}); nothing was loaded",
+        f"See meta.load_reject where load_id = '{result.load_id}', fix the file, "
+        f"or raise the limit (Try --max-rejects {max(100, opts.max_rejects * 10)})",
+    )
+    error.rejects = rejects
+    raise error
 
 
-def _stage_file(backend: Backend, path: Path, opts: LoadOptions, result: LoadResult,
-                progress) -> list:
-    """Stream the file into the staging table; return the rejects (stops past the limit)."""
-    rejects = backend.stage_file(path, opts, result, progress)
-    if rejects is None:
-        rejects = _stage_batches(backend, path, opts, result, progress)
-    result.rows_rejected = len(rejects)
-    result.first_rejects = [{"line": n, "reason": r} for n, r, _ in rejects[:5]]
-    return rejects
+def _count_read(result: LoadResult, reader: read.RecordReader) -> None:
+    result.rows_read = reader.rows_read
+    result.blank_lines = reader.blank_lines
+    result.bytes_read = reader.bytes_read
+    result.rows_rejected = len(reader.rejects)
+    result.first_rejects = [{"line": n, "reason": r} for n, r, _ in reader.rejects[:5]]
 
 
-def _stage_batches(backend: Backend, path: Path, opts: LoadOptions, result: LoadResult,
-                   progress) -> list:
-    """The portable staging: jsonl parses, the backend's bulk path appends."""
-    backend.stage_create()
-    rejects: list = []
-    for batch in jsonl.read_batches(
-        path, opts.id_field, opts.updated_field, opts.batch_size, opts.max_future
-    ):
-        result.rows_read += len(batch) + len(batch.rejects)
-        result.blank_lines += batch.blank_lines
-        result.bytes_read += batch.bytes_read
-        rejects.extend(batch.rejects)
-        if len(batch):
-            unstorable = backend.stage_append(
-                pa.Table.from_arrays(
-                    [
-                        pa.array(batch.line_number, pa.int64()),
-                        pa.array(batch.id, pa.string()),
-                        pa.array(batch.payload, pa.string()),
-                        pa.array(batch.payload_hash, pa.string()),
-                        pa.array(batch.record_updated_at, pa.timestamp("us")),
-                    ],
-                    schema=STAGE_SCHEMA,
-                )
-            )
-            rejects.extend(unstorable or [])
-        if progress is not None:
-            progress(batch.bytes_read)
-        crash_point("during_stage")
-        if len(rejects) > opts.max_rejects:
-            break
-    return rejects
-
-
-def _record_applied(result: LoadResult, applied, rejects: list) -> None:
+def _count_applied(result: LoadResult, applied) -> None:
     result.inserted = applied.inserted
     result.updated = applied.updated
     result.unchanged = applied.unchanged
     result.below_watermark = applied.below_watermark
     result.duplicates_in_file = applied.duplicates_in_file
     result.rows_written = applied.written
-    result.rows_rejected = len(rejects)
     result.rows_skipped = result.rows_read - result.rows_written - result.rows_rejected
     result.watermark_before = _iso(applied.watermark_before)
     result.watermark_after = _iso(applied.watermark_after)
 
 
-def _finish(backend: Backend, result: LoadResult, sha: str | None, started: float,
-            in_transaction: bool = False) -> None:
+def _finish_skipped(backend, result: LoadResult, previous: str, started: float) -> None:
+    """Nothing of the file is considered: its content was loaded by `previous`."""
+    result.status = "skipped_file"
+    result.previous_load_id = previous
+    result.rows_read = result.rows_rejected = result.blank_lines = result.bytes_read = 0
+    result.first_rejects = []
+    backend.begin()
+    _finish(backend, result, started)
+
+
+def _finish(backend, result: LoadResult, started: float) -> None:
+    """The load's audit rows, then the commit (of the data too, after an apply)."""
     result.seconds = time.monotonic() - started
-    if not in_transaction:
-        backend.begin()
-    backend.insert_load_file(_load_file_row(result, sha))
-    backend.job_finish(result.load_id, "success", _json(result.metrics()), None,
-                       round(result.seconds * 1000))
+    audit.insert_load_file(backend, _load_file_row(result))
+    # The job succeeded whether it wrote the file or found it loaded already.
+    audit.job_finish(backend, result.load_id, "success", _json(result.metrics()), None,
+                     _elapsed_ms(result))
     crash_point("before_commit")
     backend.commit()
 
 
-def _record_failure(backend: Backend, result: LoadResult, sha: str | None, started: float,
-                    exc: BaseException) -> None:
+def _record_failure(backend, result: LoadResult, exc: BaseException, started: float) -> None:
     """Best effort: the failure and the rejects found are committed on their own."""
     result.status = "failed"
     result.seconds = time.monotonic() - started
@@ -294,22 +237,23 @@ def _record_failure(backend: Backend, result: LoadResult, sha: str | None, start
     message = str(exc) or type(exc).__name__
     try:
         backend.begin()
-        backend.insert_rejects(result.load_id, result.source_file, getattr(exc, "rejects", []))
-        backend.insert_load_file(_load_file_row(result, sha))
-        backend.job_finish(result.load_id, "failed", _json(result.metrics()), message[:4000],
-                           round(result.seconds * 1000))
+        audit.insert_rejects(backend, result.load_id, result.source_file,
+                             getattr(exc, "rejects", []))
+        audit.insert_load_file(backend, _load_file_row(result))
+        audit.job_finish(backend, result.load_id, "failed", _json(result.metrics()),
+                         message[:4000], _elapsed_ms(result))
         backend.commit()
     except Exception:  # noqa: BLE001 - the original error is what the user needs
         backend.rollback()
 
 
-def _load_file_row(result: LoadResult, sha: str | None) -> dict:
+def _load_file_row(result: LoadResult) -> dict:
     return {
         "load_id": result.load_id,
         "source_name": result.source_name,
         "target_table": result.target_table,
         "source_file": result.source_file,
-        "file_sha256": sha,
+        "file_sha256": result.file_sha256,
         "file_stat": result.file_fingerprint,
         "status": result.status,
         "rows_read": result.rows_read,
@@ -318,6 +262,10 @@ def _load_file_row(result: LoadResult, sha: str | None) -> dict:
         "rows_rejected": result.rows_rejected,
         "started_at": result.started_at,
     }
+
+
+def _elapsed_ms(result: LoadResult) -> int:
+    return round(result.seconds * 1000)
 
 
 def _iso(value) -> str | None:

@@ -8,26 +8,31 @@ batch directory layout (batch-0001/, batch-0002/, ...) replays in time order.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import yaml
 
 from .errors import ConfigError, LoaderError
-from .identifiers import check_field_name, check_source_name, parse_table_name
+from .options import LoadOptions
 
 
 @dataclass
 class SourceConfig:
     name: str
-    table: str
     files: str
-    id_field: str = "id"
-    updated_field: str | None = None
-    incremental: bool = False
+    options: LoadOptions  # checked as `loader load` checks its options
+
+    @property
+    def table(self) -> str:
+        return self.options.table
 
     def matching_files(self, data_dir: Path) -> list[Path]:
         return sorted(p for p in data_dir.glob(self.files) if p.is_file())
+
+    def load_options(self, **overrides) -> LoadOptions:
+        """This source's options with run-wide settings (e.g. lock_timeout)."""
+        return replace(self.options, **overrides)
 
 
 _KEYS = ("name", "table", "files", "id_field", "updated_field", "incremental")
@@ -84,19 +89,11 @@ def _source(entry, where: str) -> SourceConfig:
         raise ConfigError(f"{where}: files {files!r} must be a pattern inside --data-dir",
                           "Use a relative glob such as */canvas_users.jsonl*")
     try:
-        src = SourceConfig(
-            name=check_source_name(entry["name"]),
-            table=".".join(parse_table_name(entry["table"])),
-            files=files,
-            id_field=check_field_name(entry.get("id_field", "id"), "id_field"),
-            updated_field=entry.get("updated_field"),
-            incremental=incremental,
+        options = LoadOptions(
+            table=entry["table"], id_field=entry.get("id_field", "id"), source_name=entry["name"],
+            updated_field=entry.get("updated_field"), incremental=incremental,
+            spelling="pipeline",
         )
-        if src.updated_field:
-            check_field_name(src.updated_field, "updated_field")
     except LoaderError as exc:
         raise ConfigError(f"{where}: {exc.message}", exc.hint) from None
-    if src.incremental and not src.updated_field:
-        raise ConfigError(f"{where}: incremental needs updated_field",
-                          "Name the record's change timestamp, e.g. updated_field: updated_at")
-    return src
+    return SourceConfig(name=options.source_name, files=files, options=options)

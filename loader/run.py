@@ -5,10 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from . import audit
 from .backends import backend_for
 from .dbt_build import DbtOutcome, run_dbt
 from .errors import LoaderError
-from .load import LoadOptions, LoadResult, load_file
+from .load import LoadResult, load_file
 from .pipeline import read_pipeline
 from .profiles import Target
 
@@ -34,18 +35,11 @@ class RunReport:
 def run_pipeline(target: Target, project_dir: Path, data_dir: Path, config: Path, *,
                  build: bool = True, quiet_dbt: bool = False, lock_timeout: float = 60.0,
                  on_load=None, on_wait=None) -> RunReport:
+    """Every source's files in order, then `dbt build` and what its hooks recorded."""
     report = RunReport()
     for source in read_pipeline(config):
-        files = source.matching_files(data_dir)
-        for path in files:
-            opts = LoadOptions(
-                table=source.table,
-                id_field=source.id_field,
-                source_name=source.name,
-                updated_field=source.updated_field,
-                incremental=source.incremental,
-                lock_timeout=lock_timeout,
-            )
+        opts = source.load_options(lock_timeout=lock_timeout)
+        for path in source.matching_files(data_dir):
             try:
                 result = load_file(path, opts, target, on_wait=on_wait)
             except LoaderError as exc:
@@ -59,27 +53,18 @@ def run_pipeline(target: Target, project_dir: Path, data_dir: Path, config: Path
     if build:
         report.dbt = run_dbt(["build"], project_dir, target.profiles_dir, target.name,
                              quiet=quiet_dbt)
-        _collect_audit(report, target, lock_timeout)
+        collect_findings(report, target, lock_timeout)
     return report
 
 
-def _collect_audit(report: RunReport, target: Target, lock_timeout: float) -> None:
+def collect_findings(report: RunReport, target: Target, lock_timeout: float) -> None:
+    """The DQ results and schema changes of the run's dbt invocation."""
     if not report.dbt or not report.dbt.invocation_id:
         return
     backend = backend_for(target)
     backend.connect(lock_timeout)
     try:
-        p = backend.param
-        report.dq_rows = backend.execute(
-            "select check_name, severity, status, failing_rows, sample_keys "
-            f"from meta.dq_check_result where run_id = {p} order by check_name",
-            (report.dbt.invocation_id,),
-        ).fetchall()
-        report.schema_changes = backend.execute(
-            "select table_schema, table_name, change_type, column_name "
-            f"from meta.schema_change_log where run_id = {p} "
-            "order by table_schema, table_name, column_name",
-            (report.dbt.invocation_id,),
-        ).fetchall()
+        report.dq_rows, report.schema_changes = audit.run_findings(
+            backend, report.dbt.invocation_id)
     finally:
         backend.close()

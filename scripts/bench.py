@@ -397,8 +397,8 @@ class Bench:
     def _pg_unavailable(self) -> str | None:
         if self.args.no_pg:
             return "--no-pg"
-        if not (PROJECT / "loader" / "backends" / "postgres.py").exists():
-            return "no PostgreSQL backend (loader/backends/postgres.py)"
+        if not (PROJECT / "loader" / "backends" / "postgres").is_dir():
+            return "no PostgreSQL backend (loader/backends/postgres/)"
         if self.pg is not None:
             return None
         sys.path.insert(0, str(PROJECT / "tests"))

@@ -8,7 +8,7 @@ What is checked, and where it comes from:
    compiled; the audit hooks do nothing). pyodbc.connect is replaced by a
    function that raises, so the compile proves that nothing connects.
 2. dry run: `dbt build --target sqlserver` with pyodbc.connect replaced by a
-   recording connection (loader/backends/recording.py) that answers with
+   recording connection (scripts/tsql_recording.py) that answers with
    canned rows: every test "fails" with severity warn, so the on-run-end
    hook renders its sample-key queries; INFORMATION_SCHEMA answers with a
    drifted raw table, so the schema-snapshot hook renders its change rows.
@@ -289,7 +289,7 @@ def dry_run_responder(sql: str, params: tuple):
 
 def dry_run_items(project: Path, work: Path) -> list[Sql]:
     """(b) every statement dbt would send on a first `dbt build`, tagged by node/hook."""
-    from loader.backends.recording import RecordingConnection
+    from tsql_recording import RecordingConnection
 
     events: list[tuple[str, str]] = []
 
@@ -353,7 +353,7 @@ def _strip_query_comment(sql: str) -> str:
 # -- (d) the loader ---------------------------------------------------------------------
 
 def loader_items() -> list[Sql]:
-    from loader.backends.recording import record_loader_statements
+    from tsql_recording import record_loader_statements
 
     return [Sql(f"loader statement #{i}: {s.sql.split(chr(10))[0][:60]}", s.inlined())
             for i, s in enumerate(record_loader_statements())]

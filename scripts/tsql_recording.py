@@ -1,5 +1,8 @@
 """A DB-API connection that records SQL instead of sending it: T-SQL without a server.
 
+A tool for scripts/check_tsql.py and the offline SQL Server tests, kept out of
+the loader package: nothing in loader/ imports it.
+
 No SQL Server runs where this project is developed and tested, so the
 loader's T-SQL is checked as text: the real SqlServerBackend runs a real load
 against a RecordingConnection, which keeps every statement and its
@@ -165,6 +168,9 @@ _NOW = datetime(2026, 1, 12, 6, 0, 0, 123456)
 _LOADER_ANSWERS: list[tuple[str, list[str], list[tuple]]] = [
     ("lock_result", ["lock_result"], [(0,)]),
     ("information_schema.columns", ["column_name"], []),
+    ("information_schema.tables", ["table_name"],
+     [("v_job_run_latest",), ("v_dq_latest_summary",), ("v_schema_changes_latest",),
+      ("watermark",), ("load_reject",)]),
     ("select started_at from meta.job_run", ["started_at"], [(_NOW,)]),
     ("and file_stat =", ["load_id", "file_sha256"], []),
     ("from meta.load_file", ["load_id"], [(None,)]),
@@ -195,12 +201,13 @@ _SAMPLE_LINES = [
 def record_loader_statements(config: dict | None = None) -> list[Statement]:
     """Every statement `loader load` (incremental, with a bad line), `loader status`
     and `loader run`'s audit read would send to SQL Server, in order."""
-    from ..dbt_build import DbtOutcome
-    from ..load import LoadOptions, load_file
-    from ..profiles import Target
-    from ..run import RunReport, _collect_audit
-    from ..status import collect
-    from . import sqlserver
+    from loader.backends.sqlserver import backend as sqlserver
+    from loader.dbt_build import DbtOutcome
+    from loader.load import load_file
+    from loader.options import LoadOptions
+    from loader.profiles import Target
+    from loader.run import RunReport, collect_findings
+    from loader.status import collect
 
     target = Target(name="sqlserver", type="sqlserver", config=config or {
         "type": "sqlserver", "driver": "ODBC Driver 18 for SQL Server", "server": "127.0.0.1",
@@ -215,10 +222,7 @@ def record_loader_statements(config: dict | None = None) -> list[Statement]:
         options = LoadOptions(table="raw.canvas_users", updated_field="updated_at",
                               incremental=True, max_rejects=10, lock_timeout=5)
         load_file(path, options, target)
-        backend = sqlserver.SqlServerBackend(target)
-        backend.connect(1)
-        collect(backend)
-        backend.close()
-        _collect_audit(RunReport(dbt=DbtOutcome(success=True, invocation_id="offline")),
-                       target, 1)
+        collect(target, 20, 1)
+        collect_findings(RunReport(dbt=DbtOutcome(success=True, invocation_id="offline")),
+                         target, 1)
     return conn.statements

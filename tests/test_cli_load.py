@@ -55,17 +55,17 @@ def test_load_same_file_again_writes_nothing(env):
 def test_load_untouched_file_again_is_skipped_without_reading_it(env, monkeypatch):
     """A re-run over the same data directory: the file's stat fingerprint matches a
     successful load, so it is not hashed (let alone parsed)."""
-    from loader import jsonl
+    from loader import read
 
     path = env.write_jsonl("users.jsonl", USERS)
     env.load(path, "raw.canvas_users")
     [(stat,)] = env.query("select file_stat from meta.load_file")
     assert stat and stat.count(":") == 4
 
-    def read(_path):
+    def read_it(_path):
         raise AssertionError("the file was read although it is unchanged")
 
-    monkeypatch.setattr(jsonl, "file_sha256", read)
+    monkeypatch.setattr(read, "file_sha256", read_it)
     out = env.cli("load", path, "--table", "raw.canvas_users").output
     assert "already loaded" in out
     assert [r[0] for r in env.query("select status from meta.load_file order by ended_at")] == [

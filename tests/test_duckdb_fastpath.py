@@ -1,7 +1,7 @@
-"""The DuckDB fast path (loader/backends/duckdb_fastpath.py) against the portable path.
+"""The DuckDB fast stager (loader/backends/duckdb/stager.py) against the portable one.
 
 Every scenario loads the same files twice, once with CANVAS_DUCKDB_FASTPATH=0
-(jsonl.read_batches, stage_append) and once with the fast path, each into its
+(backends/staging.py TableStager, stage_append) and once with the fast path, each into its
 own database, and compares everything a user can observe: raw (payload, hash,
 timestamp, source), meta.load_reject (line numbers, reasons, excerpts),
 meta.load_file and meta.job_run (counts, status, error, metrics), the
@@ -20,8 +20,10 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from loader.backends import duckdb_fastpath
-from loader.load import LoadOptions, load_file
+from loader.backends.duckdb import stager as duckdb_fastpath
+from loader.backends.duckdb.file_payloads import FilePayloads
+from loader.load import load_file
+from loader.options import LoadOptions
 from loader.profiles import Target
 
 DEEP = "[" * 300 + "]" * 300
@@ -340,13 +342,13 @@ def test_fastpath_refuses_a_file_that_changes_between_its_passes(tmp_path, monke
     path = _write(tmp_path / "c.jsonl", [b'{"id": 1}'])
     load_file(path, LoadOptions(table="raw.t"), target)
     path = _write(tmp_path / "c2.jsonl", [b'{"id": 1, "v": 2}', b'{"id": 2}'])
-    original = duckdb_fastpath.FastStager.write_from_file
+    original = FilePayloads.write_from_file
 
     def rewrite_first(self, *args, **kwargs):
         _write(path, [b'{"id": 1, "v": 3}', b'{"id": 2}'])
         return original(self, *args, **kwargs)
 
-    monkeypatch.setattr(duckdb_fastpath.FastStager, "write_from_file", rewrite_first)
+    monkeypatch.setattr(FilePayloads, "write_from_file", rewrite_first)
     with pytest.raises(Exception, match="changed while it was being loaded"):
         load_file(path, LoadOptions(table="raw.t", max_future=timedelta(days=1)), target)
     con = duckdb.connect(str(tmp_path / "c.duckdb"), read_only=True)

@@ -4,7 +4,7 @@ rules define it, and (2) the incremental dbt build equals a --full-refresh
 build of the same raw data, for every curated and mart table.
 
 Hypothesis generates sequences of 2-3 batches for the five Canvas sources
-(shapes as loader/simulate.py writes them, reduced to the fields the models
+(shapes as loader/simulate/ writes them, reduced to the fields the models
 read) from small id pools, so batches collide: new records, changed records,
 byte-identical re-sends of earlier lines, the same instant written with
 different UTC offsets (equal-timestamp boundary records), older timestamps

@@ -13,7 +13,7 @@ import pyarrow as pa
 import pytest
 
 from conftest import PROJECT_DIR, subprocess_env, table_rows
-from loader.backends import pg_copy
+from loader.backends.postgres import copy as pg_copy
 from pgserver import free_port
 
 pytestmark = pytest.mark.engines("postgres")

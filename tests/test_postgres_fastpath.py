@@ -1,7 +1,7 @@
-"""The PostgreSQL fast path (loader/backends/pg_fastpath.py) against the portable path.
+"""The PostgreSQL COPY stager (loader/backends/postgres/stager.py) against the portable one.
 
 As tests/test_duckdb_fastpath.py does for DuckDB: every scenario loads the same
-files twice, once with CANVAS_PG_FASTPATH=0 (jsonl.read_batches, stage_append,
+files twice, once with CANVAS_PG_FASTPATH=0 (TableStager, stage_append,
 Backend.apply) and once with the fast path, each into its own database, and
 compares everything a user can observe: raw (payload, hash, timestamp, source,
 one ingested_at per load), meta.load_reject, meta.load_file, meta.job_run, the
@@ -19,7 +19,8 @@ import pytest
 from test_duckdb_fastpath import (FIRST_LOAD_LINES, INCR, LINES, SEED, _write, corpus_loads,
                                   load_all, same, snapshot_of)
 
-from loader.backends import pg_fastpath
+from loader.backends.postgres import stager as pg_fastpath
+from loader.backends.postgres.first_load import PgFirstLoad
 from loader.profiles import Target
 
 NUL_LINES = [
@@ -67,7 +68,7 @@ def tiny_bloom(monkeypatch):
     def bloom_init(self):
         self._bloom, self._bloom_mask = bytearray(8), 63
 
-    monkeypatch.setattr(pg_fastpath.PgStager, "_bloom_init", bloom_init)
+    monkeypatch.setattr(PgFirstLoad, "_bloom_init", bloom_init)
     monkeypatch.setattr(pg_fastpath, "_DIVERTED_BYTES", 1024)
 
 

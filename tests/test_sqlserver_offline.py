@@ -1,5 +1,5 @@
 """The SQL Server backend without a server: connection strings, secrets, and the T-SQL
-it sends (recorded by loader/backends/recording.py, parsed as T-SQL).
+it sends (recorded by scripts/tsql_recording.py, parsed as T-SQL).
 
 Behaviour against a real SQL Server is covered by the engine-parametrized tests
 in CI (tests/sqlserver_engine.py, .github/workflows/ci.yml).
@@ -16,12 +16,9 @@ from unittest import mock
 import pytest
 from click.testing import CliRunner
 
-from loader.backends import sqlserver
-from loader.backends.recording import (
-    RecordingConnection,
-    loader_responder,
-    record_loader_statements,
-)
+from loader.backends.apply import LoadSpec
+from loader.backends.sqlserver import backend as sqlserver
+from loader.backends.staging import Staged
 from loader.cli import cli
 from loader.errors import ConfigError, LockTimeout
 from loader.odbc import (
@@ -34,6 +31,11 @@ from loader.profiles import Target, load_target
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_DIR / "scripts"))
 from check_tsql import forbidden_constructs, parse_problems  # noqa: E402
+from tsql_recording import (  # noqa: E402
+    RecordingConnection,
+    loader_responder,
+    record_loader_statements,
+)
 
 PASSWORD = "Pa;ss}w0rd'x"  # ODBC-hostile: ; ends a value, } ends a braced one
 PROFILE_ENV = {
@@ -221,7 +223,7 @@ def test_sqlserver_lock_timeout_is_a_clear_error(profile):
     with mock.patch.object(sqlserver, "_connect", lambda *a, **k: recorder):
         backend.connect(2.5, on_wait=waits.append)
     with pytest.raises(LockTimeout) as caught:
-        backend.lock_source("canvas_users", 2.5)
+        backend.lock_source("canvas_users")
     assert "'canvas_load:canvas_users'" in str(caught.value)
     assert "waited 2.5s" in str(caught.value) and "--lock-timeout" in str(caught.value)
     assert waits and "canvas_load:canvas_users" in waits[0]
@@ -234,9 +236,9 @@ def test_sqlserver_apply_reads_counts_from_one_batch(profile):
     recorder = RecordingConnection(loader_responder)
     with mock.patch.object(sqlserver, "_connect", lambda *a, **k: recorder):
         backend.connect(1)
-    result = backend.apply(schema="raw", name="canvas_users", source_name="canvas_users",
-                           load_id="l1", source_file="f.jsonl", incremental=True,
-                           lock_timeout=1)
+    spec = LoadSpec("raw", "canvas_users", backend.table("raw", "canvas_users"),
+                    "canvas_users", "l1", "f.jsonl", True)
+    result = backend.apply(Staged(reader=None), spec)
     assert (result.staged, result.inserted, result.updated, result.duplicates_in_file) == \
         (4, 2, 1, 1)
     assert result.unchanged == 0 and isinstance(result.watermark_after, datetime)

@@ -1,0 +1,195 @@
+"""T-SQL statement text for the SQL Server backend: pure functions, so the
+statements can be rendered and checked without a server (scripts/check_tsql.py)."""
+
+from __future__ import annotations
+
+from ... import contract
+
+
+def quote(name: str) -> str:
+    return "[" + name.replace("]", "]]") + "]"
+
+
+def nstr(value: str) -> str:
+    """An N'...' literal, for names that go into object_id() and the like."""
+    return "N'" + value.replace("'", "''") + "'"
+
+
+def create_schema_sql(schema: str) -> str:
+    """CREATE SCHEMA must be alone in its batch, hence exec()."""
+    inner = f"create schema {quote(schema)}".replace("'", "''")
+    return f"if schema_id({nstr(schema)}) is null exec(N'{inner}')"
+
+
+def create_table_sql(schema: str, name: str, columns: list[tuple[str, str]]) -> str:
+    cols = ",\n    ".join(f"{quote(c)} {t}" for c, t in columns)
+    qualified = f"{quote(schema)}.{quote(name)}"
+    return (f"if object_id({nstr(qualified)}, N'U') is null\n"
+            f"create table {qualified} (\n    {cols}\n)")
+
+
+def create_index_sql(schema: str, name: str, column: str, unique: bool) -> str:
+    """Guarded by name (no IF NOT EXISTS in T-SQL)."""
+    qualified = f"{quote(schema)}.{quote(name)}"
+    index = f"{'ux' if unique else 'ix'}_{name}_{column}"
+    kind = "unique index" if unique else "index"
+    return (f"if indexproperty(object_id({nstr(qualified)}), {nstr(index)}, N'IndexID') is null\n"
+            f"create {kind} {quote(index)} on {qualified} ({quote(column)})")
+
+
+def applock_sql() -> str:
+    """Parameters: the lock's name (after the prefix), the timeout in ms. Returns the
+    sp_getapplock result: 0 granted, 1 granted after waiting, < 0 not granted."""
+    return (
+        "set nocount on;\n"
+        "declare @resource nvarchar(255) = ?;\n"
+        "declare @lock_result int;\n"
+        "exec @lock_result = sys.sp_getapplock\n"
+        "    @Resource = @resource,\n"
+        "    @LockMode = 'Exclusive',\n"
+        "    @LockOwner = 'Transaction',\n"
+        "    @LockTimeout = ?;\n"
+        "select @lock_result as lock_result;"
+    )
+
+
+def stage_tables_sql() -> str:
+    """The load's three session temp tables, created up front in a batch of their own.
+
+    Why not `select ... into #x` in the apply: pyodbc sends a statement with
+    parameters as sp_executesql, and a temp table created inside it is dropped
+    when that call returns, before the watermark batch could read #changes.
+    `collate database_default`: tempdb's collation may differ from the
+    database's, and the upsert joins these columns with the raw table's.
+    """
+    text = "collate database_default"
+    return f"""drop table if exists #stage;
+drop table if exists #latest;
+drop table if exists #changes;
+create table #stage (
+    line_number bigint not null,
+    id nvarchar(450) {text} not null,
+    payload nvarchar(max) {text} not null,
+    payload_hash char(64) {text} not null,
+    record_updated_at varchar(32) {text} null
+);
+create table #latest (
+    id nvarchar(450) {text} not null primary key clustered,
+    payload nvarchar(max) {text} not null,
+    payload_hash char(64) {text} not null,
+    record_updated_at datetime2(6) null
+);
+create table #changes (
+    id nvarchar(450) {text} not null primary key clustered,
+    payload nvarchar(max) {text} not null,
+    payload_hash char(64) {text} not null,
+    record_updated_at datetime2(6) null,
+    existed bit not null
+);"""
+
+
+def stage_insert_sql() -> str:
+    return ("insert into #stage (line_number, id, payload, payload_hash, record_updated_at) "
+            "values (?, ?, ?, ?, ?)")
+
+
+def upsert_sql(raw: str) -> str:
+    """One batch. Parameters: source_name, incremental (0/1), source_file, load_id.
+
+    Returns one row: ingested_at, staged, latest, below_watermark, inserted,
+    updated, watermark_before. Fills #latest and #changes (stage_tables_sql);
+    the watermark batch reads #changes.
+    """
+    return f"""set nocount on;
+declare @ingested_at datetime2(6) = cast(sysutcdatetime() as datetime2(6));
+declare @table_max datetime2(6) = (select max(ingested_at) from {raw});
+if @table_max >= @ingested_at set @ingested_at = dateadd(microsecond, 1, @table_max);
+declare @watermark datetime2(6) = (
+    select max(last_updated_at) from meta.watermark where source_name = ?
+);
+declare @incremental bit = ?;
+declare @staged bigint = (select count(*) from #stage);
+insert into #latest (id, payload, payload_hash, record_updated_at)
+select
+    ranked.id,
+    ranked.payload,
+    ranked.payload_hash,
+    ranked.record_updated_at
+from (
+    select
+        staged.id,
+        staged.payload,
+        staged.payload_hash,
+        convert(datetime2(6), staged.record_updated_at, 121) as record_updated_at,
+        row_number() over (
+            partition by staged.id order by staged.line_number desc
+        ) as version_rank
+    from #stage as staged
+) as ranked
+where ranked.version_rank = 1;
+declare @latest bigint = @@rowcount;
+declare @below bigint = 0;
+if @incremental = 1 and @watermark is not null
+begin
+    delete from #latest where record_updated_at < @watermark;
+    set @below = @@rowcount;
+end;
+insert into #changes (id, payload, payload_hash, record_updated_at, existed)
+select
+    latest.id,
+    latest.payload,
+    latest.payload_hash,
+    latest.record_updated_at,
+    case when existing.id is null then 0 else 1 end as existed
+from #latest as latest
+left join {raw} as existing
+    on existing.id = latest.id
+where existing.id is null or existing.payload_hash <> latest.payload_hash;
+delete existing
+from {raw} as existing
+inner join #changes as changes
+    on changes.id = existing.id
+where changes.existed = 1;
+insert into {raw} ({", ".join(contract.RAW_COLUMNS)})
+select
+    changes.id,
+    changes.payload,
+    changes.payload_hash,
+    changes.record_updated_at,
+    @ingested_at,
+    ?,
+    ?
+from #changes as changes;
+select
+    @ingested_at as ingested_at,
+    @staged as staged,
+    @latest as latest,
+    @below as below_watermark,
+    (select count(*) from #changes where existed = 0) as inserted,
+    (select count(*) from #changes where existed = 1) as updated,
+    @watermark as watermark_before;"""
+
+
+def watermark_sql() -> str:
+    """One batch. Parameters: source_name, load_id. Moves the watermark to the max
+    record_updated_at written, only forward; returns the watermark after."""
+    return """set nocount on;
+declare @source_name nvarchar(450) = ?;
+declare @load_id nvarchar(450) = ?;
+declare @old datetime2(6) = (
+    select max(last_updated_at) from meta.watermark where source_name = @source_name
+);
+declare @new datetime2(6) = (select max(record_updated_at) from #changes);
+if @new is not null and (@old is null or @new > @old)
+begin
+    delete from meta.watermark where source_name = @source_name;
+    insert into meta.watermark (source_name, last_updated_at, load_id, updated_at)
+    values (@source_name, @new, @load_id, cast(sysutcdatetime() as datetime2(6)));
+    set @old = @new;
+end;
+select @old as watermark_after;"""
+
+
+def iso_text(value) -> str | None:
+    """A staged timestamp as text for convert(..., 121): exact to the microsecond."""
+    return None if value is None else value.isoformat(sep=" ", timespec="microseconds")

@@ -1,0 +1,162 @@
+"""RecordReader: one file -> chunks of records, with its rejects and counts.
+
+Every load reads its file through this one class. Lines are taken block by
+block (lines.py), odd lines cleaned by LineRules, each line judged by the lean
+parser with the strict parser deciding whatever the lean one is not sure of
+(lean.py, records.py). Records come out in chunks of column lists (at most
+chunk_rows rows or chunk_bytes of payload), the form every backend's bulk
+path takes.
+
+The file is also counted in batches of batch_size non-blank lines: at the end
+of each batch rows_read, blank_lines and bytes_read grow, progress is called
+with the batch's bytes, rejects handed back by the database (records it
+cannot store, add_late_rejects) join the rejects, and past max_rejects
+reading stops. The counts of a stopped load are those of whole batches.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Callable, Iterator
+
+from ..faults import crash_point
+from .lean import lean_parser
+from .lines import LineRules, blocks
+from .records import LONG_DIGITS, RecordParser, Reject, excerpt
+
+CHUNK_ROWS = 4096
+CHUNK_BYTES = 4 << 20
+
+
+@dataclass
+class Chunk:
+    """Column lists of records, in file order; payloads are the lines as received."""
+
+    line_number: list[int] = field(default_factory=list)
+    id: list[str] = field(default_factory=list)
+    payload: list[bytes] = field(default_factory=list)
+    payload_hash: list[str] = field(default_factory=list)
+    record_updated_at: list[datetime | None] = field(default_factory=list)
+    line_offset: list[int] = field(default_factory=list)  # of the payload's first byte
+    payload_bytes: int = 0
+
+    def __len__(self) -> int:
+        return len(self.id)
+
+    def add(self, number: int, raw: bytes, offset: int, parsed: tuple) -> None:
+        rid, digest, ts = parsed
+        self.line_number.append(number)
+        self.id.append(rid)
+        self.payload.append(raw)
+        self.payload_hash.append(digest)
+        self.record_updated_at.append(ts)
+        self.line_offset.append(offset)
+        self.payload_bytes += len(raw)
+
+
+class RecordReader:
+    """Iterate it for chunks; rejects and counts are complete once it is exhausted."""
+
+    def __init__(self, path: Path, *, id_field: str = "id", updated_field: str | None = None,
+                 batch_size: int = 50_000, max_rejects: int | None = None,
+                 max_future: timedelta = timedelta(days=366),
+                 progress: Callable[[int], None] | None = None,
+                 chunk_rows: int = CHUNK_ROWS, lean: bool = True):
+        self.path = Path(path)
+        self.parser = RecordParser(id_field, updated_field, max_future)
+        self.with_updated = updated_field is not None
+        self.batch_size = batch_size
+        self.max_rejects = max_rejects
+        self.progress = progress
+        self.chunk_rows = chunk_rows
+        self._lean = lean_parser(self.parser) if lean else (lambda raw: None)
+        self.rejects: list[tuple[int, str, str]] = []
+        self.rows_read = self.blank_lines = self.bytes_read = 0
+        self.stopped = False  # past max_rejects
+        self._late: list = []
+
+    def add_late_rejects(self, rejects) -> None:
+        """Records the database cannot store: rejects at the end of their batch."""
+        self._late.extend(rejects or ())
+
+    def __iter__(self) -> Iterator[Chunk]:
+        rules = LineRules(self.path)
+        lean, odd, batch_size, chunk_rows = self._lean, self._odd_line, self.batch_size, \
+            self.chunk_rows
+        chunk = Chunk()
+        number = lines = blank = nbytes = 0  # lines, blank lines, bytes of the open batch
+        for block in blocks(self.path):
+            offset, careful = block.start, block.careful
+            for raw in block.lines:
+                number += 1
+                size = len(raw) + 1
+                nbytes += size
+                if careful or rules.first_content or raw[:1] != b"{":
+                    record = odd(raw, number, offset, careful, rules)
+                else:
+                    parsed = lean(raw)
+                    record = (raw, offset, parsed) if parsed else self._strict(raw, number, offset)
+                offset += size
+                if record is _BLANK:
+                    blank += 1
+                    continue
+                if record is not None:
+                    chunk.add(number, *record)
+                    if len(chunk.id) >= chunk_rows or chunk.payload_bytes >= CHUNK_BYTES:
+                        yield chunk
+                        chunk = Chunk()
+                lines += 1
+                if lines >= batch_size:
+                    if chunk.id:
+                        yield chunk  # the batch's records go out with it
+                        chunk = Chunk()
+                    if self._end_batch(lines, blank, nbytes):
+                        return
+                    lines = blank = nbytes = 0
+            if not block.last_newline:  # the file's last line has no newline
+                if nbytes:
+                    nbytes -= 1
+                else:
+                    self.bytes_read -= 1
+        if chunk.id:
+            yield chunk
+        self._end_batch(lines, blank, nbytes)
+
+    def _odd_line(self, raw: bytes, number: int, offset: int, careful: bool, rules: LineRules):
+        """A line that is not plainly a record: the odd-line rules, then a verdict."""
+        cleaned = rules.clean(raw, number)
+        if cleaned is None:
+            return _BLANK
+        raw, skipped = cleaned
+        offset += skipped
+        parsed = None
+        if not (careful and LONG_DIGITS.search(raw) is not None):
+            parsed = self._lean(raw)
+        return (raw, offset, parsed) if parsed else self._strict(raw, number, offset)
+
+    def _strict(self, raw: bytes, number: int, offset: int):
+        """The strict parser's verdict: (raw, offset, parsed), or None for a reject."""
+        try:
+            return raw, offset, self.parser.parse(raw)
+        except Reject as why:
+            self.rejects.append((number, str(why), excerpt(raw)))
+            return None
+
+    def _end_batch(self, lines: int, blank: int, nbytes: int) -> bool:
+        """Count the batch just read; True when reading stops here (past max_rejects)."""
+        self.rows_read += lines
+        self.blank_lines += blank
+        self.bytes_read += nbytes
+        if self.progress is not None:
+            self.progress(nbytes)
+        crash_point("during_stage")
+        self.rejects.extend(self._late)
+        self._late.clear()
+        if self.max_rejects is not None and len(self.rejects) > self.max_rejects:
+            self.stopped = True
+        return self.stopped
+
+
+_BLANK = object()
