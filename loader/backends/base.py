@@ -85,11 +85,9 @@ class Backend(ABC):
         self.execute(f"create table if not exists {self.table(schema, name)} ({cols})")
 
     def ensure_meta(self) -> None:
-        """The meta tables of the contract, and columns added to it since a table was made."""
+        """The meta tables of the contract that are missing, and the columns added to
+        the contract since a table was made (one catalog query when all is there)."""
         self.create_schema(contract.META_SCHEMA)
-        tables = contract.meta_tables(self.engine)
-        for name, cols in tables.items():
-            self.create_table(contract.META_SCHEMA, name, cols)
         cur = self.execute(
             "select table_name, column_name from information_schema.columns "
             f"where table_schema = {self.param}",
@@ -98,10 +96,13 @@ class Backend(ABC):
         existing: dict[str, set[str]] = {}
         for table, column in cur.fetchall():
             existing.setdefault(table.lower(), set()).add(column.lower())
-        for name, cols in tables.items():
+        for name, cols in contract.meta_tables(self.engine).items():
             have = existing.get(name)
+            if not have:
+                self.create_table(contract.META_SCHEMA, name, cols)
+                continue
             for column, type_ in cols:
-                if have and column not in have:
+                if column not in have:
                     self.execute(self.add_column_sql(contract.META_SCHEMA, name, column, type_))
 
     def add_column_sql(self, schema: str, name: str, column: str, type_: str) -> str:

@@ -32,19 +32,30 @@ class Block:
     `careful`: a line of the block may hold a CR or a run of 20 digits (the
     strict parser reads those with the standard library); per-line checks are
     needed only then. `last_newline`: the last line ends with a newline (every
-    block but the file's last may assume so)."""
+    block but the file's last may assume so). The lines are split on first use:
+    a reader that cuts lines out by offset (data, size) never pays for it."""
 
-    __slots__ = ("start", "data", "size", "lines", "careful", "last_newline")
+    __slots__ = ("start", "data", "size", "last_newline", "_lines")
 
     def __init__(self, start: int, data: bytes, size: int, last_newline: bool):
         self.start = start
         self.data = data  # the lines are data[:size]; a partial line may follow
         self.size = size
-        self.careful = b"\r" in data or _DIGIT_RUN in data.translate(_DIGITS_TO_ZERO)
-        self.lines = data.split(b"\n")
-        if last_newline:
-            self.lines.pop()  # the partial line after data[:size], read again next block
         self.last_newline = last_newline
+        self._lines = None
+
+    @property
+    def lines(self) -> list[bytes]:
+        if self._lines is None:
+            self._lines = self.data.split(b"\n")
+            if self.last_newline:
+                self._lines.pop()  # the partial line after data[:size], read again next block
+        return self._lines
+
+    @property
+    def careful(self) -> bool:
+        data = self.data
+        return b"\r" in data or _DIGIT_RUN in data.translate(_DIGITS_TO_ZERO)
 
 
 def blocks(path: Path) -> Iterator[Block]:

@@ -40,20 +40,17 @@ class Chunk:
     payload_hash: list[str] = field(default_factory=list)
     record_updated_at: list[datetime | None] = field(default_factory=list)
     line_offset: list[int] = field(default_factory=list)  # of the payload's first byte
-    payload_bytes: int = 0
 
     def __len__(self) -> int:
         return len(self.id)
 
-    def add(self, number: int, raw: bytes, offset: int, parsed: tuple) -> None:
-        rid, digest, ts = parsed
-        self.line_number.append(number)
-        self.id.append(rid)
-        self.payload.append(raw)
-        self.payload_hash.append(digest)
-        self.record_updated_at.append(ts)
-        self.line_offset.append(offset)
-        self.payload_bytes += len(raw)
+
+def _fresh() -> tuple[Chunk, tuple]:
+    """A new chunk and the append methods of its columns, in Chunk's field order."""
+    chunk = Chunk()
+    return chunk, (chunk.line_number.append, chunk.id.append, chunk.payload.append,
+                   chunk.payload_hash.append, chunk.record_updated_at.append,
+                   chunk.line_offset.append)
 
 
 class RecordReader:
@@ -83,35 +80,50 @@ class RecordReader:
 
     def __iter__(self) -> Iterator[Chunk]:
         rules = LineRules(self.path)
-        lean, odd, batch_size, chunk_rows = self._lean, self._odd_line, self.batch_size, \
-            self.chunk_rows
-        chunk = Chunk()
+        lean, odd, strict = self._lean, self._odd_line, self._strict
+        chunk_rows, batch_size = self.chunk_rows, self.batch_size
+        chunk, (add_number, add_id, add_payload, add_hash, add_stamp, add_offset) = _fresh()
+        rows = chunk_bytes = 0  # of the open chunk
         number = lines = blank = nbytes = 0  # lines, blank lines, bytes of the open batch
+        first = True  # no content line yet (rules.first_content)
         for block in blocks(self.path):
             offset, careful = block.start, block.careful
             for raw in block.lines:
                 number += 1
                 size = len(raw) + 1
                 nbytes += size
-                if careful or rules.first_content or raw[:1] != b"{":
-                    record = odd(raw, number, offset, careful, rules)
-                else:
-                    parsed = lean(raw)
-                    record = (raw, offset, parsed) if parsed else self._strict(raw, number, offset)
+                at = offset
                 offset += size
-                if record is _BLANK:
-                    blank += 1
-                    continue
-                if record is not None:
-                    chunk.add(number, *record)
-                    if len(chunk.id) >= chunk_rows or chunk.payload_bytes >= CHUNK_BYTES:
-                        yield chunk
-                        chunk = Chunk()
+                if careful or first or raw[:1] != b"{":
+                    cleaned = odd(raw, number, at, careful, rules)
+                    first = rules.first_content
+                    if cleaned is None:
+                        blank += 1
+                        continue
+                    raw, at, parsed = cleaned
+                else:  # the plain case: no call but the lean parser's
+                    parsed = lean(raw) or strict(raw, number)
                 lines += 1
+                if parsed is not None:
+                    add_number(number)
+                    add_id(parsed[0])
+                    add_payload(raw)
+                    add_hash(parsed[1])
+                    add_stamp(parsed[2])
+                    add_offset(at)
+                    rows += 1
+                    chunk_bytes += len(raw)
+                    if rows >= chunk_rows or chunk_bytes >= CHUNK_BYTES:
+                        yield chunk
+                        chunk, (add_number, add_id, add_payload, add_hash, add_stamp,
+                                add_offset) = _fresh()
+                        rows = chunk_bytes = 0
                 if lines >= batch_size:
-                    if chunk.id:
+                    if rows:
                         yield chunk  # the batch's records go out with it
-                        chunk = Chunk()
+                        chunk, (add_number, add_id, add_payload, add_hash, add_stamp,
+                                add_offset) = _fresh()
+                        rows = chunk_bytes = 0
                     if self._end_batch(lines, blank, nbytes):
                         return
                     lines = blank = nbytes = 0
@@ -120,26 +132,27 @@ class RecordReader:
                     nbytes -= 1
                 else:
                     self.bytes_read -= 1
-        if chunk.id:
+        if rows:
             yield chunk
         self._end_batch(lines, blank, nbytes)
 
     def _odd_line(self, raw: bytes, number: int, offset: int, careful: bool, rules: LineRules):
-        """A line that is not plainly a record: the odd-line rules, then a verdict."""
+        """A line that is not plainly a record: the odd-line rules, then a verdict:
+        (line, its offset, (id, hash, updated_at) or None for a reject), or None
+        for a blank line."""
         cleaned = rules.clean(raw, number)
         if cleaned is None:
-            return _BLANK
+            return None
         raw, skipped = cleaned
-        offset += skipped
         parsed = None
         if not (careful and LONG_DIGITS.search(raw) is not None):
             parsed = self._lean(raw)
-        return (raw, offset, parsed) if parsed else self._strict(raw, number, offset)
+        return raw, offset + skipped, parsed or self._strict(raw, number)
 
-    def _strict(self, raw: bytes, number: int, offset: int):
-        """The strict parser's verdict: (raw, offset, parsed), or None for a reject."""
+    def _strict(self, raw: bytes, number: int):
+        """The strict parser's verdict: (id, hash, updated_at), or None for a reject."""
         try:
-            return raw, offset, self.parser.parse(raw)
+            return self.parser.parse(raw)
         except Reject as why:
             self.rejects.append((number, str(why), excerpt(raw)))
             return None
@@ -159,4 +172,3 @@ class RecordReader:
         return self.stopped
 
 
-_BLANK = object()
