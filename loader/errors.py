@@ -39,3 +39,7 @@ class LockTimeout(LoaderError):
 
 class TableShapeError(LoaderError):
     """A raw table exists but does not have the raw contract's columns."""
+
+
+class UnsupportedServer(LoaderError):
+    """The database server is older than the project supports."""

@@ -28,6 +28,8 @@ _ALIASES = {
     "trusted_connection": "windows_login",
     "auth": "authentication",
     "TrustServerCertificate": "trust_cert",
+    "app_id": "client_id",
+    "app_secret": "client_secret",
 }
 _SECRET_KEYS = {"pwd", "password"}
 
@@ -65,8 +67,8 @@ def odbc_connection_string(config: dict, app: str = APP_NAME) -> str:
     Same keys and values as dbt-sqlserver's build_pyodbc_connection_string
     (DRIVER, SERVER, Database, UID/PWD or Trusted_Connection, encrypt,
     TrustServerCertificate, APP), minus its pooling/retry/trace tuning, with
-    dbt's defaults (port 1433, encrypt on, trust_cert off). Azure AD modes
-    need tokens dbt fetches itself: for those, pass --conn.
+    dbt's defaults (port 1433, encrypt on, trust_cert off). Microsoft Entra ID
+    modes the driver performs itself are built too (_auth_parts).
     """
     c = _canonical(config)
     missing = [k for k in ("host", "database") if not str(c.get(k) or "").strip()]
@@ -88,17 +90,31 @@ def odbc_connection_string(config: dict, app: str = APP_NAME) -> str:
 
 
 def _auth_parts(c: dict) -> list[str]:
+    """UID/PWD or Trusted_Connection, or a Microsoft Entra ID mode that ODBC Driver
+    18 performs itself, exactly as dbt-sqlserver writes them (its comparisons are
+    case-sensitive; any ActiveDirectory* mode gets Authentication=). The token
+    modes dbt fetches in Python (cli, environment, msi, serviceprincipal, an
+    access token) have no connection-string form: for those, pass --conn."""
+    auth = str(c.get("authentication") or "sql").strip()
+    if auth.lower().startswith("activedirectory") and auth.lower() != "activedirectoryaccesstoken":
+        extra = {
+            "ActiveDirectoryPassword": ("UID", "PWD"),
+            "ActiveDirectoryServicePrincipal": ("client_id", "client_secret"),
+            "ActiveDirectoryInteractive": ("UID",),
+            "ActiveDirectoryMSI": ("UID",) if c.get("UID") else (),
+        }.get(auth, ())
+        keys = ("UID", "PWD")
+        return [f"Authentication={auth}"] + [f"{keys[i]}={_braced(c.get(field))}"
+                                             for i, field in enumerate(extra)]
     if c.get("windows_login"):
         return ["Trusted_Connection=yes"]
-    auth = str(c.get("authentication") or "sql")
-    if auth.lower() == "sql":
+    if auth == "sql":
         return [f"UID={_braced(c.get('UID'))}", f"PWD={_braced(c.get('PWD'))}"]
-    if auth.lower() == "activedirectorypassword":
-        return [f"Authentication={auth}", f"UID={_braced(c.get('UID'))}",
-                f"PWD={_braced(c.get('PWD'))}"]
     raise ConfigError(
         f"the loader cannot build a connection for authentication {auth!r}",
-        "Pass an ODBC connection string with --conn",
+        "Use sql or an ActiveDirectory* mode (e.g. ActiveDirectoryServicePrincipal, "
+        "ActiveDirectoryDefault, ActiveDirectoryMSI), or pass an ODBC connection "
+        "string with --conn",
     )
 
 

@@ -131,6 +131,24 @@ def forbidden_constructs(sql: str) -> list[str]:
     return found
 
 
+_NON_UNICODE = re.compile(r"\b(var)?char\s*\(|\btext\s*(,|\)|\bnot\b|\bnull\b)", re.I)
+_UTF8_COLLATION = re.compile(r"collate\s+\w+_utf8\s+as\s*$", re.I)
+
+
+def non_unicode_text(sql: str) -> list[str]:
+    """Text types that lose what is not in the code page: char/varchar (a column, a
+    cast, a convert) or text. SQL Server's strings are Unicode only as nchar /
+    nvarchar; varchar under a _UTF8 collation (the hash key's input) is UTF-8."""
+    code = blank_out(sql)
+    found = []
+    for match in _NON_UNICODE.finditer(code):
+        if _UTF8_COLLATION.search(code[max(0, match.start() - 80):match.start()]):
+            continue
+        found.append(f"a non-Unicode text type (use nvarchar / nchar), "
+                     f"{_line_of(sql, match.start())}")
+    return found
+
+
 # -- (b) sqlfluff tsql parse -----------------------------------------------------------
 
 _LINTER = None
@@ -158,6 +176,7 @@ def check_one(item: tuple[str, bool]) -> list[str]:
     problems = parse_problems(text)
     if ours:
         problems += [f"forbidden: {p}" for p in forbidden_constructs(text)]
+        problems += [f"forbidden: {p}" for p in non_unicode_text(text)]
     return problems
 
 

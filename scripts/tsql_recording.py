@@ -32,6 +32,7 @@ class Statement:
     params: tuple = ()
     many: int = 0  # rows of an executemany
     fast_executemany: bool = False
+    input_sizes: tuple | None = None  # cursor.setinputsizes before it, if any
 
     def inlined(self) -> str:
         """The statement with its `?` parameters as literals (what the server runs)."""
@@ -73,6 +74,7 @@ class RecordingCursor:
     def __init__(self, conn: RecordingConnection):
         self.conn = conn
         self.fast_executemany = False
+        self.input_sizes = None
         self.description = None
         self.rowcount = -1
         self._rows: list[tuple] = []
@@ -80,14 +82,15 @@ class RecordingCursor:
     def execute(self, sql: str, *params):
         if len(params) == 1 and isinstance(params[0], (list, tuple)):
             params = tuple(params[0])
-        self.conn.statements.append(Statement(sql, tuple(params)))
+        self.conn.statements.append(Statement(sql, tuple(params),
+                                              input_sizes=self._take_sizes(params)))
         self._set_result(self.conn.answer(sql, tuple(params)))
         return self
 
     def executemany(self, sql: str, seq_of_params) -> None:
         rows = list(seq_of_params)
         self.conn.statements.append(Statement(sql, tuple(rows[0]) if rows else (), len(rows),
-                                              self.fast_executemany))
+                                              self.fast_executemany, self.input_sizes))
         self._set_result(None)
         self.rowcount = len(rows)
 
@@ -116,7 +119,14 @@ class RecordingCursor:
         return False
 
     def setinputsizes(self, sizes) -> None:
-        """Accepted and ignored."""
+        """Kept: the declared types go with the statements that follow (executemany)
+        or the next one (execute), as pyodbc applies them."""
+        self.input_sizes = tuple(sizes)
+
+    def _take_sizes(self, params) -> tuple | None:
+        """The sizes declared for this execute (pyodbc uses them for one execute)."""
+        sizes, self.input_sizes = self.input_sizes, None
+        return sizes if params else None
 
     def cancel(self) -> None:
         """Nothing runs, nothing to cancel."""
@@ -167,6 +177,8 @@ _NOW = datetime(2026, 1, 12, 6, 0, 0, 123456)
 # Canned answers for the loader's queries, by a fragment of their text.
 _LOADER_ANSWERS: list[tuple[str, list[str], list[tuple]]] = [
     ("lock_result", ["lock_result"], [(0,)]),
+    ("serverproperty('EngineEdition')", ["engine_edition", "major_version", "product_version"],
+     [(3, 16, "16.0.4135.4")]),
     ("information_schema.columns", ["column_name"], []),
     ("information_schema.tables", ["table_name"],
      [("v_job_run_latest",), ("v_dq_latest_summary",), ("v_schema_changes_latest",),

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sys
 from pathlib import Path
 
 import duckdb
@@ -23,6 +24,9 @@ from click.testing import CliRunner
 
 from loader.cli import cli
 from pgserver import PgServer, PgServerError
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
+from check_tsql import forbidden_constructs  # noqa: E402
 from sqlserver_engine import sqlserver_database, sqlserver_server  # noqa: F401 (session fixture)
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
@@ -97,7 +101,9 @@ def env(request, engine, tmp_path, monkeypatch, dbt_target_dir):
         for name, value in server.environ(db.name).items():
             monkeypatch.setenv(name, value)
         monkeypatch.setenv("CANVAS_TARGET", "postgres")
-    return Env(tmp_path, db, profiles, engine)
+    marker = request.node.get_closest_marker("engines")
+    speaks_tsql = marker is None or "sqlserver" in marker.args
+    return Env(tmp_path, db, profiles, engine, check_tsql=speaks_tsql)
 
 
 class DuckDBDatabase:
@@ -162,8 +168,15 @@ class PostgresDatabase:
 
 
 class Env:
-    def __init__(self, root: Path, database, profiles: Path, engine: str = "duckdb"):
+    """A test's database and project settings. query() and execute() take SQL every
+    engine runs: a test that may run on SQL Server fails on any engine when it
+    sends what T-SQL rejects (LIMIT, ::, true/false, IF NOT EXISTS ...), unless
+    the statement is marked engine_specific (inside a branch for one engine)."""
+
+    def __init__(self, root: Path, database, profiles: Path, engine: str = "duckdb",
+                 check_tsql: bool = True):
         self.root = root
+        self.check_tsql = check_tsql
         self.database = database
         self.engine = engine
         self.db = getattr(database, "path", None)  # the DuckDB file (None on PostgreSQL)
@@ -192,16 +205,27 @@ class Env:
             assert res.success, f"dbt {' '.join(args)} failed: {res.exception}"
         return res
 
-    def query(self, sql: str, params=()) -> list[tuple]:
+    def query(self, sql: str, params=(), engine_specific: bool = False) -> list[tuple]:
         """Run sql on the test's database; params use ? placeholders on every engine."""
+        self._speaks_tsql(sql, engine_specific)
         return self.database.query(sql, params)
 
-    def execute(self, sql: str) -> None:
+    def execute(self, sql: str, engine_specific: bool = False) -> None:
         """A statement that changes the database (DDL, DML), committed at once."""
+        self._speaks_tsql(sql, engine_specific)
         self.database.execute(sql)
 
-    def scalar(self, sql: str, params=()):
-        return self.query(sql, params)[0][0]
+    def scalar(self, sql: str, params=(), engine_specific: bool = False):
+        """The first column of the first row (order by ... for "the latest")."""
+        return self.query(sql, params, engine_specific)[0][0]
+
+    def _speaks_tsql(self, sql: str, engine_specific: bool) -> None:
+        if self.check_tsql and not engine_specific:
+            problems = forbidden_constructs(sql)
+            if problems:
+                pytest.fail(f"test query is not T-SQL ({'; '.join(problems)}); write it "
+                            f"portably, or pass engine_specific=True inside a branch for "
+                            f"one engine:\n{sql}", pytrace=False)
 
     def is_empty(self) -> bool:
         """True when nothing (no database file, no table) was created yet."""

@@ -31,7 +31,7 @@ def _dq(env, run_id: str) -> dict[str, tuple]:
 
 def _latest_dbt_run(env) -> str:
     return env.scalar("select run_id from meta.job_run where job_name = 'dbt build' "
-                      "order by started_at desc limit 1")
+                      "order by started_at desc")
 
 
 @pytest.fixture

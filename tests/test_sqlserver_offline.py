@@ -20,7 +20,7 @@ from loader.backends.apply import LoadSpec
 from loader.backends.sqlserver import backend as sqlserver
 from loader.backends.staging import Staged
 from loader.cli import cli
-from loader.errors import ConfigError, LockTimeout
+from loader.errors import ConfigError, LockTimeout, UnsupportedServer
 from loader.odbc import (
     connection_string_secrets,
     odbc_connection_string,
@@ -133,12 +133,16 @@ def _write_jsonl(tmp_path: Path) -> Path:
 
 
 @pytest.mark.parametrize("use_conn", [False, True])
-def test_sqlserver_connect_error_never_shows_the_password(profile, tmp_path, use_conn):
+def test_sqlserver_connect_error_never_shows_the_password(profile, tmp_path, use_conn,
+                                                         monkeypatch):
     """A real pyodbc.connect with a driver that is not installed: fails at once."""
     conn = f"DRIVER={{No Such Driver}};SERVER=h;UID=u;PWD={{{PASSWORD.replace('}', '}}')}}}"
     args = ["load", str(_write_jsonl(tmp_path)), "--table", "raw.canvas_users", "--silent",
             "--target", "sqlserver"] + (["--conn", conn] if use_conn else [])
     if not use_conn:
+        # The profile reads SQLSERVER_DRIVER first: a driver exported for the
+        # SQL Server engine tests must not hide the one this test breaks.
+        monkeypatch.delenv("SQLSERVER_DRIVER", raising=False)
         profile.joinpath("profiles.yml").write_text(
             profile.joinpath("profiles.yml").read_text().replace(
                 "ODBC Driver 18 for SQL Server", "No Such Driver"))
@@ -242,3 +246,113 @@ def test_sqlserver_apply_reads_counts_from_one_batch(profile):
     assert (result.staged, result.inserted, result.updated, result.duplicates_in_file) == \
         (4, 2, 1, 1)
     assert result.unchanged == 0 and isinstance(result.watermark_after, datetime)
+
+
+def test_sqlserver_every_parameter_is_typed_on_the_client():
+    """No statement depends on the server describing its parameters, and text is
+    always bound as Unicode (SQL_WVARCHAR), never as varchar."""
+    import pyodbc
+
+    with_params = [s for s in record_loader_statements() if s.params]
+    assert len(with_params) > 10
+    for statement in with_params:
+        sizes = statement.input_sizes
+        assert sizes is not None and len(sizes) == len(statement.params), statement.sql[:120]
+        for (odbc_type, _, _), value in zip(sizes, statement.params):
+            if isinstance(value, str):
+                assert odbc_type == pyodbc.SQL_WVARCHAR, (statement.sql[:120], value)
+
+
+def test_sqlserver_stage_declares_the_payload_as_nvarchar_max():
+    import pyodbc
+
+    staged = [s for s in record_loader_statements() if s.sql.startswith("insert into #stage")]
+    assert staged and staged[0].input_sizes[1] == (pyodbc.SQL_WVARCHAR, 450, 0)
+    assert staged[0].input_sizes[2] == (pyodbc.SQL_WVARCHAR, 0, 0)  # 0: (max)
+
+
+ENTRA = [
+    ("ActiveDirectoryServicePrincipal", {"client_id": "app-123", "client_secret": "S3cr;et}x"}),
+    ("ActiveDirectoryDefault", {}),
+    ("ActiveDirectoryMSI", {"user": "identity-client-id"}),
+    ("ActiveDirectoryMSI", {}),
+    ("ActiveDirectoryPassword", {"user": "ann@school.edu", "password": "Pw;1}"}),
+    ("ActiveDirectoryInteractive", {"user": "ann@school.edu"}),
+]
+
+
+@pytest.mark.parametrize("authentication, fields", ENTRA)
+def test_sqlserver_entra_id_connection_string_matches_dbt_sqlserver(authentication, fields):
+    config = {"type": "sqlserver", "driver": "ODBC Driver 18 for SQL Server",
+              "server": "school.database.windows.net", "port": 1433, "database": "canvas",
+              "schema": "dbo", "encrypt": True, "trust_cert": False,
+              "authentication": authentication, **fields}
+    ours = dict(parse_connection_string(odbc_connection_string(config)))
+    dbts = dict(parse_connection_string(_dbt_sqlserver_string(config)))
+    assert ours.pop("APP") == "canvas-loader"
+    assert ours == {k: dbts[k] for k in ours}
+    assert set(dbts) - set(ours) <= {"APP", "Pooling", "SQL_ATTR_TRACE", "ConnectRetryCount",
+                                     "ConnectRetryInterval"}
+    assert ours["Authentication"] == authentication
+    secret = fields.get("client_secret") or fields.get("password")
+    if secret:
+        assert secret in connection_string_secrets(odbc_connection_string(config))
+
+
+def test_sqlserver_entra_secret_is_never_printed(profile, monkeypatch, tmp_path):
+    monkeypatch.setenv("SQLSERVER_AUTHENTICATION", "ActiveDirectoryServicePrincipal")
+    monkeypatch.setenv("SQLSERVER_CLIENT_ID", "app-123")
+    monkeypatch.setenv("SQLSERVER_CLIENT_SECRET", "Entra;Secret}9")
+    monkeypatch.setenv("SQLSERVER_DRIVER", "No Such Driver")
+    target = _target(profile)
+    assert "Entra;Secret}9" in target.secrets
+    result = CliRunner().invoke(cli, ["--debug", "load", str(_write_jsonl(tmp_path)), "--table",
+                                      "raw.canvas_users", "--target", "sqlserver"])
+    assert result.exit_code == 1 and "cannot connect to SQL Server" in result.output
+    assert "Entra;Secret" not in result.output and "Secret}9" not in result.output
+
+
+def test_sqlserver_token_modes_say_to_use_conn():
+    with pytest.raises(ConfigError, match="--conn"):
+        odbc_connection_string({"type": "sqlserver", "server": "h", "database": "d",
+                                "authentication": "cli"})
+
+
+@pytest.mark.parametrize("edition, major, version, refused", [
+    (3, 14, "14.0.3465.1", "SQL Server 2017 (14.0.3465.1) found"),
+    (2, 13, "13.0.6300.2", "SQL Server 2016 (13.0.6300.2) found"),
+    (3, 15, "15.0.4355.3", None),
+    (3, 16, "16.0.4135.4", None),
+    (5, 12, "12.0.2000.8", None),  # Azure SQL Database reports 12
+    (8, 12, "12.0.2000.8", None),  # Azure SQL Managed Instance
+])
+def test_sqlserver_older_servers_are_refused_in_one_line(profile, edition, major, version,
+                                                         refused):
+    def respond(sql, params):
+        if "serverproperty('EngineEdition')" in sql:
+            return ["engine_edition", "major_version", "product_version"], \
+                [(edition, major, version)]
+        return loader_responder(sql, params)
+
+    backend = sqlserver.SqlServerBackend(_target(profile))
+    recorder = RecordingConnection(respond)
+    with mock.patch.object(sqlserver, "_connect", lambda *a, **k: recorder):
+        if refused is None:
+            backend.connect(1)
+            backend.close()
+            return
+        with pytest.raises(UnsupportedServer) as caught:
+            backend.connect(1)
+    message = str(caught.value)
+    assert refused in message and "2019 (15.x) or later" in message
+    assert "\n" not in message and PASSWORD not in message and recorder.closed
+
+
+def test_sqlserver_test_engine_resets_without_alter_database():
+    """The SQL Server test engine empties its one database per test with T-SQL that
+    Azure SQL Database allows (no ALTER DATABASE ... SET SINGLE_USER)."""
+    from sqlserver_engine import RESET_SQL
+
+    assert "alter database" not in RESET_SQL.lower()
+    assert parse_problems(RESET_SQL) == [] and forbidden_constructs(RESET_SQL) == []
+    assert "drop schema" in RESET_SQL and "is_ms_shipped = 0" in RESET_SQL

@@ -17,7 +17,7 @@ import pytest
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 SCRIPT = PROJECT_DIR / "scripts" / "check_tsql.py"
 sys.path.insert(0, str(SCRIPT.parent))
-from check_tsql import forbidden_constructs  # noqa: E402
+from check_tsql import forbidden_constructs, non_unicode_text  # noqa: E402
 
 
 def _check(*args: str, timeout: int = 900) -> subprocess.CompletedProcess:
@@ -83,3 +83,58 @@ def test_tsql_forbidden_constructs_are_found(sql, problem):
 ])
 def test_tsql_valid_tsql_is_not_flagged(sql):
     assert forbidden_constructs(sql) == []
+
+
+@pytest.mark.parametrize("sql", [
+    "create table meta.x (load_id varchar(64), h char(64))",
+    "select cast(name as varchar(200)) as name from t",
+    "select convert(char(64), hashbytes('SHA2_256', x), 2) as k from t",
+    "create table raw.t (payload text, id nvarchar(450) not null)",
+])
+def test_tsql_non_unicode_text_types_are_found(sql):
+    assert non_unicode_text(sql)
+
+
+@pytest.mark.parametrize("sql", [
+    "create table meta.x (load_id nvarchar(64), h nchar(64), p nvarchar(max))",
+    "select cast(name as nvarchar(4000)) as name from t",
+    "select hashbytes('SHA2_256', cast(x collate Latin1_General_100_BIN2_UTF8 "
+    "as varchar(max))) as h from t",
+    "select 'varchar(10)' as a_string, [char(1)] as a_name from t",
+])
+def test_tsql_unicode_text_types_are_not_flagged(sql):
+    assert non_unicode_text(sql) == []
+
+
+def test_tsql_test_queries_are_checked_on_every_engine(tmp_path):
+    """A test query that SQL Server would reject fails the test on any engine
+    (tests/conftest.py Env), unless it is marked as one engine's."""
+    from conftest import Env
+
+    env = Env(tmp_path, database=None, profiles=tmp_path, engine="duckdb")
+    with pytest.raises(pytest.fail.Exception, match="test query is not T-SQL.*LIMIT"):
+        env.query("select status from meta.job_run order by started_at desc limit 1")
+    with pytest.raises(AttributeError):  # checked, then sent (no database here)
+        env.query("select 1 limit 1", engine_specific=True)
+
+
+def test_tsql_on_run_start_refuses_sql_server_2017(tmp_path, monkeypatch):
+    """The on-run-start hook reads the server's version first: SQL Server 2017
+    fails the run in one line naming the version found and the one required."""
+    import check_tsql
+    from tsql_recording import RecordingConnection
+
+    def respond(sql, params):
+        if "serverproperty('EngineEdition')" in sql:
+            return ["engine_edition", "major_version", "product_version"], \
+                [(3, 14, "14.0.3465.1")]
+        return check_tsql.dry_run_responder(sql, params)
+
+    for name, value in check_tsql.OFFLINE_ENV.items():  # restored after the test
+        monkeypatch.setenv(name, value)
+    with check_tsql.pyodbc_connect_replaced(lambda *a, **k: RecordingConnection(respond)):
+        result = check_tsql.run_dbt(["run", "--select", "stg_canvas__users"], PROJECT_DIR,
+                                    tmp_path, "target_old_server")
+    assert not result.success
+    message = str(result.exception)
+    assert "SQL Server 14.0.3465.1 found" in message and "2019 (15.x) or later" in message

@@ -74,7 +74,7 @@
     bytes as the other engines. Style 2 = hex without '0x'. -#}
 {% macro sqlserver__hash_key(columns, null_if_any_null) -%}
     {%- set hashed -%}
-        lower(convert(char(64), hashbytes('SHA2_256', cast(
+        lower(convert(nvarchar(64), hashbytes('SHA2_256', cast(
             {{ canvas_pipeline._hash_key_input(columns) }} collate Latin1_General_100_BIN2_UTF8
             as varchar(max))), 2))
     {%- endset -%}

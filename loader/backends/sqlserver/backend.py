@@ -34,19 +34,25 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-from ...errors import ConnectionFailed, LoaderError, LockTimeout
+from ... import contract
+from ...errors import ConnectionFailed, LoaderError, LockTimeout, UnsupportedServer
 from ...odbc import describe_connection_string, odbc_connection_string
 from ..apply import ApplyCounts
 from ..base import Backend
 from .tsql import (
+    STAGE_INPUT_TYPES,
     applock_sql,
     create_index_sql,
     create_schema_sql,
     create_table_sql,
+    input_type_of_column,
+    input_type_of_value,
     iso_text,
     quote,
+    server_version_sql,
     stage_insert_sql,
     stage_tables_sql,
+    unsupported_server,
     upsert_sql,
     watermark_sql,
 )
@@ -109,11 +115,19 @@ class SqlServerBackend(Backend):
         # transaction (no half-applied load); no row-count messages between
         # the result sets of a multi-statement batch.
         self.execute("set xact_abort on; set nocount on;")
+        rows = _result_rows(self.execute(server_version_sql()))
+        problem = unsupported_server(*rows[0]) if rows else None
+        if problem:
+            self.close()
+            raise UnsupportedServer(f"{self.where()}: {problem}",
+                                    "Upgrade the server, or use Azure SQL Database")
 
     def execute(self, sql: str, params: tuple | list = ()):
-        """pyodbc: no parameter sequence at all when there are no parameters."""
+        """pyodbc: no parameter sequence at all when there are no parameters; with
+        parameters, their types declared (tsql.input_type_of_value)."""
         cur = self.conn.cursor()
         if params:
+            cur.setinputsizes(_odbc_types(input_type_of_value(v) for v in params))
             cur.execute(sql, params)
         else:
             cur.execute(sql)
@@ -202,7 +216,7 @@ class SqlServerBackend(Backend):
         columns = batch.to_pydict()
         rows = list(zip(columns["line_number"], columns["id"], columns["payload"],
                         columns["payload_hash"], map(iso_text, columns["record_updated_at"])))
-        self._executemany(stage_insert_sql(), rows)
+        self._executemany(stage_insert_sql(), rows, STAGE_INPUT_TYPES)
 
     def insert_rows(self, table: str, columns: list[str], rows: list[tuple],
                     now_column: str | None = None) -> None:
@@ -210,15 +224,18 @@ class SqlServerBackend(Backend):
             return
         names = [*columns, now_column] if now_column else list(columns)
         values = ["?"] * len(columns) + ([self.now_sql()] if now_column else [])
+        types = dict(contract.meta_tables(self.engine)[table.split(".")[-1]])
         self._executemany(f"insert into {table} ({', '.join(names)}) "
-                          f"values ({', '.join(values)})", rows)
+                          f"values ({', '.join(values)})", rows,
+                          [input_type_of_column(types[c]) for c in columns])
 
-    def _executemany(self, sql: str, rows: list[tuple]) -> None:
+    def _executemany(self, sql: str, rows: list[tuple], types) -> None:
         """fast_executemany: pyodbc sends the parameter rows as arrays, one round trip
-        per chunk instead of one per row."""
+        per chunk instead of one per row; the parameter types are declared."""
         cur = self.conn.cursor()
         cur.fast_executemany = True
         try:
+            cur.setinputsizes(_odbc_types(types))
             for start in range(0, len(rows), STAGE_ROWS_PER_ROUND_TRIP):
                 cur.executemany(sql, rows[start:start + STAGE_ROWS_PER_ROUND_TRIP])
         finally:
@@ -239,6 +256,13 @@ class SqlServerBackend(Backend):
     def move_watermark(self, spec, counts):
         """In T-SQL, from #changes (tsql.watermark_sql): no datetime parameter."""
         return self.scalar(watermark_sql(), (spec.source_name, spec.load_id))
+
+
+def _odbc_types(types) -> list[tuple[int, int, int]]:
+    """tsql's (ODBC type name, size, digits) as pyodbc's setinputsizes takes them."""
+    import pyodbc
+
+    return [(getattr(pyodbc, name), size, digits) for name, size, digits in types]
 
 
 def _result_rows(cur) -> list:

@@ -53,6 +53,31 @@ def applock_sql() -> str:
     )
 
 
+# SQL Server 2019 (15.x) and later, Azure SQL Database (engine edition 5) and
+# Azure SQL Managed Instance (8): the hash keys need a UTF-8 collation
+# (Latin1_General_100_BIN2_UTF8), which SQL Server 2017 and earlier lack.
+MIN_MAJOR_VERSION = 15
+AZURE_EDITIONS = {5: "Azure SQL Database", 8: "Azure SQL Managed Instance"}
+_RELEASES = {11: "2012", 12: "2014", 13: "2016", 14: "2017", 15: "2019", 16: "2022", 17: "2025"}
+
+
+def server_version_sql() -> str:
+    """One row: engine edition, major version, full version."""
+    return ("select cast(serverproperty('EngineEdition') as int) as engine_edition, "
+            "cast(serverproperty('ProductMajorVersion') as int) as major_version, "
+            "cast(serverproperty('ProductVersion') as nvarchar(128)) as product_version")
+
+
+def unsupported_server(edition, major, version) -> str | None:
+    """Why this server cannot run the project, or None when it can."""
+    if edition in AZURE_EDITIONS or major is None or major >= MIN_MAJOR_VERSION:
+        return None
+    release = _RELEASES.get(major, "")
+    return (f"SQL Server {release + ' ' if release else ''}({version}) found; the project "
+            f"needs SQL Server 2019 (15.x) or later, Azure SQL Database or Azure SQL "
+            f"Managed Instance (the hash keys use a UTF-8 collation)")
+
+
 def stage_tables_sql() -> str:
     """The load's three session temp tables, created up front in a batch of their own.
 
@@ -70,22 +95,71 @@ create table #stage (
     line_number bigint not null,
     id nvarchar(450) {text} not null,
     payload nvarchar(max) {text} not null,
-    payload_hash char(64) {text} not null,
-    record_updated_at varchar(32) {text} null
+    payload_hash nvarchar(64) {text} not null,
+    record_updated_at nvarchar(32) {text} null
 );
 create table #latest (
     id nvarchar(450) {text} not null primary key clustered,
     payload nvarchar(max) {text} not null,
-    payload_hash char(64) {text} not null,
+    payload_hash nvarchar(64) {text} not null,
     record_updated_at datetime2(6) null
 );
 create table #changes (
     id nvarchar(450) {text} not null primary key clustered,
     payload nvarchar(max) {text} not null,
-    payload_hash char(64) {text} not null,
+    payload_hash nvarchar(64) {text} not null,
     record_updated_at datetime2(6) null,
     existed bit not null
 );"""
+
+
+# ODBC parameter types, declared on the client (cursor.setinputsizes) so that no
+# statement depends on the server describing its parameters (fast_executemany
+# otherwise asks with sp_describe_undeclared_parameters, and where that answer
+# is missing or wrong falls back to short buffers or binds text as varchar,
+# turning non-Latin characters into '?'). (ODBC type name, column size,
+# decimal digits); size 0 is (max).
+STAGE_INPUT_TYPES = (
+    ("SQL_BIGINT", 19, 0),  # line_number
+    ("SQL_WVARCHAR", 450, 0),  # id
+    ("SQL_WVARCHAR", 0, 0),  # payload, nvarchar(max)
+    ("SQL_WVARCHAR", 64, 0),  # payload_hash
+    ("SQL_WVARCHAR", 32, 0),  # record_updated_at, ISO text
+)
+_TYPE_OF_COLUMN = (
+    ("nvarchar(max)", ("SQL_WVARCHAR", 0, 0)),
+    ("nvarchar(", None),  # nvarchar(n): size n
+    ("bigint", ("SQL_BIGINT", 19, 0)),
+    ("int", ("SQL_INTEGER", 10, 0)),
+    ("datetime2", ("SQL_TYPE_TIMESTAMP", 27, 7)),
+)
+
+
+def input_type_of_column(sql_type: str) -> tuple[str, int, int]:
+    """The parameter type for a value going into a column of this (contract) type."""
+    sql_type = sql_type.lower()
+    for prefix, odbc in _TYPE_OF_COLUMN:
+        if sql_type.startswith(prefix):
+            if odbc is None:
+                return ("SQL_WVARCHAR", int(sql_type[len(prefix):].rstrip(")")), 0)
+            return odbc
+    raise ValueError(f"no parameter type for a {sql_type} column")
+
+
+def input_type_of_value(value) -> tuple[str, int, int]:
+    """The parameter type for a Python value (text is always Unicode)."""
+    if value is None:
+        return ("SQL_WVARCHAR", 1, 0)
+    if isinstance(value, bool):
+        return ("SQL_BIT", 1, 0)
+    if isinstance(value, int):
+        return ("SQL_BIGINT", 19, 0)
+    if isinstance(value, float):
+        return ("SQL_DOUBLE", 15, 0)
+    if hasattr(value, "isoformat") and hasattr(value, "hour"):
+        return ("SQL_TYPE_TIMESTAMP", 27, 7)
+    text = str(value)
+    return ("SQL_WVARCHAR", 0 if len(text) > 4000 else max(len(text), 1), 0)
 
 
 def stage_insert_sql() -> str:
