@@ -18,7 +18,9 @@ def test_status_after_a_load_shows_watermark_rejects_and_what_is_not_built_yet(e
         json.dumps({"id": 1, "updated_at": "2026-09-01T10:00:00Z"}) + "\n"
         + "this is not json\n"
         + json.dumps({"id": 2, "updated_at": "2026-09-02T11:30:00Z"}) + "\n")
-    env.load(path, "raw.canvas_assignments", "--updated-field", "updated_at", "--incremental")
+    # Relative (the test runs in env.root): the source file fits its column.
+    env.load(path.name, "raw.canvas_assignments", "--updated-field", "updated_at",
+             "--incremental")
     out = env.cli("status").output
     watermarks = _section(out, "Watermarks")
     assert "canvas_assignments" in watermarks and "2026-09-02 11:30:00" in watermarks

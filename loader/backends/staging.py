@@ -59,10 +59,6 @@ class Staged:
     payloads: object | None = None
 
     @property
-    def rejects(self) -> list:
-        return self.reader.rejects
-
-    @property
     def in_transaction(self) -> bool:
         return self.first_load is not None
 
