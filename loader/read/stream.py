@@ -84,16 +84,15 @@ class RecordReader:
         chunk_rows, batch_size = self.chunk_rows, self.batch_size
         chunk, (add_number, add_id, add_payload, add_hash, add_stamp, add_offset) = _fresh()
         rows = chunk_bytes = 0  # of the open chunk
-        number = lines = blank = nbytes = 0  # lines, blank lines, bytes of the open batch
+        number = lines = blank = 0  # lines and blank lines of the open batch
+        batch_start = offset = 0  # the open batch's first byte; the next line's
         first = True  # no content line yet (rules.first_content)
         for block in blocks(self.path):
             offset, careful = block.start, block.careful
             for raw in block.lines:
                 number += 1
-                size = len(raw) + 1
-                nbytes += size
                 at = offset
-                offset += size
+                offset += len(raw) + 1
                 if careful or first or raw[:1] != b"{":
                     cleaned = odd(raw, number, at, careful, rules)
                     first = rules.first_content
@@ -124,17 +123,18 @@ class RecordReader:
                         chunk, (add_number, add_id, add_payload, add_hash, add_stamp,
                                 add_offset) = _fresh()
                         rows = chunk_bytes = 0
-                    if self._end_batch(lines, blank, nbytes):
+                    if self._end_batch(lines, blank, offset - batch_start):
                         return
-                    lines = blank = nbytes = 0
+                    lines = blank = 0
+                    batch_start = offset
             if not block.last_newline:  # the file's last line has no newline
-                if nbytes:
-                    nbytes -= 1
-                else:
-                    self.bytes_read -= 1
+                offset -= 1
+                if batch_start > offset:  # counted already, by the batch it closed
+                    self.bytes_read -= batch_start - offset
+                    batch_start = offset
         if rows:
             yield chunk
-        self._end_batch(lines, blank, nbytes)
+        self._end_batch(lines, blank, offset - batch_start)
 
     def _odd_line(self, raw: bytes, number: int, offset: int, careful: bool, rules: LineRules):
         """A line that is not plainly a record: the odd-line rules, then a verdict:
