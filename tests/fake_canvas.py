@@ -46,6 +46,7 @@ class FakeCanvas:
         self.capacity, self.refill, self.cost = capacity, refill, cost
         self.remaining, self._t = capacity, time.monotonic()
         self.remaining_seen: list[float] = []
+        self.delay = 0.0  # seconds before each answer (a slow instance)
         self._lock = threading.Lock()
         self.server = None
 
@@ -56,7 +57,7 @@ class FakeCanvas:
         class Handler(_Handler):
             canvas = fake
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = _Server(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
         return self
@@ -212,6 +213,15 @@ class FakeCanvas:
         return None
 
 
+class _Server(ThreadingHTTPServer):
+    def handle_error(self, request, client_address):
+        """A client that went away (killed, timed out) is no error of the fake's."""
+        import sys
+
+        if not isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
+            super().handle_error(request, client_address)
+
+
 class _Lazy:
     """A list of n records made on demand."""
 
@@ -253,6 +263,8 @@ class _Handler(BaseHTTPRequestHandler):
             fake.requests.append((parts.path, query))
         if self.headers.get("Authorization") != f"Bearer {fake.token}":
             return self._send(401, b'{"errors":[{"message":"Invalid access token."}]}')
+        if fake.delay:
+            time.sleep(fake.delay)
         fault = fake.take_fault(parts.path)
         if fault and self._fault(fault):
             return None
