@@ -211,3 +211,15 @@ def test_extract_token_is_nowhere(env, canvas):
                                       "where table_schema = 'meta'")]
     dump = repr([env.query(f"select * from meta.{t}") for t in tables])
     assert "extract_cursor" in tables and canvas.token not in dump
+
+
+@pytest.mark.engines("duckdb")
+def test_run_extract_extracts_loads_and_builds(env, canvas):
+    out = env.cli("run", "--extract", "--course", "101,102", "--data-dir", env.data,
+                  "--backoff", "0.01").output
+    assert "extracted 2 courses into" in out and "canvas_submissions: read 1200" in out
+    assert env.scalar("select count(*) from cur.fact_submission") == 1200
+    assert env.query("select job_name, status from meta.job_run where job_name = "
+                     "'loader_extract'") == [("loader_extract", "success")]
+    env.cli("run", "--extract", "--course", "101,102", "--data-dir", env.data, "--silent")
+    assert sorted(p.name for p in env.data.iterdir()) == ["batch-0001", "batch-0002"]
