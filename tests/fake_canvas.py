@@ -20,6 +20,7 @@ import json
 import socket
 import threading
 import time
+from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlencode, urlsplit
 
@@ -29,6 +30,18 @@ LATEST_BASE = "2025-09-28T23:59:59Z"  # no generated timestamp is later
 
 def _ts(day: int, minute: int) -> str:
     return f"2025-09-{1 + day % 28:02d}T{(minute // 60) % 24:02d}:{minute % 60:02d}:00Z"
+
+
+@contextmanager
+def serving(monkeypatch, **options):
+    """A started FakeCanvas(**options) with CANVAS_API_TOKEN and CANVAS_BASE_URL set."""
+    fake = FakeCanvas(**options).start()
+    monkeypatch.setenv("CANVAS_API_TOKEN", fake.token)
+    monkeypatch.setenv("CANVAS_BASE_URL", fake.url)
+    try:
+        yield fake
+    finally:
+        fake.stop()
 
 
 class FakeCanvas:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from fake_canvas import FakeCanvas
+from fake_canvas import FakeCanvas, serving
 from helpers_attack import secrets_in_tree
 
 COURSES = "101,102,103"
@@ -20,11 +20,8 @@ COURSES = "101,102,103"
 
 @pytest.fixture
 def canvas(monkeypatch):
-    fake = FakeCanvas(courses=3, students=150, assignments=4).start()
-    monkeypatch.setenv("CANVAS_API_TOKEN", fake.token)
-    monkeypatch.setenv("CANVAS_BASE_URL", fake.url)
-    yield fake
-    fake.stop()
+    with serving(monkeypatch, courses=3, students=150, assignments=4) as fake:
+        yield fake
 
 
 def extract(env, *args, expect: int = 0):
@@ -153,6 +150,8 @@ def test_extract_expired_token_fails_at_once(env, canvas, monkeypatch):
 def test_extract_missing_token_or_scope_is_a_clear_error(env, canvas, monkeypatch):
     out = extract(env, "--account", "1", "--course", "101", expect=1).output
     assert "--course ID (one or more) or --account ID" in out
+    out = extract(env, "--course", "101", "--base-url", "http://canvas.example.edu", expect=1)
+    assert "plain http: the token would travel unencrypted" in out.output
     monkeypatch.delenv("CANVAS_API_TOKEN")
     out = extract(env, "--course", "101", expect=1).output
     assert "$CANVAS_API_TOKEN is empty or not set" in out

@@ -11,21 +11,11 @@ import random
 
 import pytest
 
-from fake_canvas import FakeCanvas
 from helpers_attack import kill_after, loader_cmd, popen, run
-from test_extract import assert_batch_is, expected
+from test_extract import assert_batch_is, canvas, expected  # noqa: F401 (canvas: fixture)
 
 pytestmark = pytest.mark.engines("duckdb")
 COURSES = "101,102,103"
-
-
-@pytest.fixture
-def canvas(monkeypatch):
-    fake = FakeCanvas(courses=3, students=150, assignments=4).start()
-    monkeypatch.setenv("CANVAS_API_TOKEN", fake.token)
-    monkeypatch.setenv("CANVAS_BASE_URL", fake.url)
-    yield fake
-    fake.stop()
 
 
 def _cmd(env):

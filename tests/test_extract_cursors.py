@@ -10,7 +10,7 @@ import json
 import pytest
 
 from conftest import DuckDBDatabase, Env, table_rows
-from fake_canvas import FakeCanvas
+from fake_canvas import FakeCanvas, serving
 from helpers_attack import release_inprocess_duckdb
 
 pytestmark = pytest.mark.engines("duckdb")
@@ -22,11 +22,8 @@ LOAD_COLUMNS = ("ingested_at", "assignment_ingested_at", "load_id")
 
 @pytest.fixture
 def canvas(monkeypatch):
-    fake = FakeCanvas(courses=3, students=40, assignments=5).start()
-    monkeypatch.setenv("CANVAS_API_TOKEN", fake.token)
-    monkeypatch.setenv("CANVAS_BASE_URL", fake.url)
-    yield fake
-    fake.stop()
+    with serving(monkeypatch, courses=3, students=40, assignments=5) as fake:
+        yield fake
 
 
 def _extract(env, data, *args):

@@ -19,6 +19,7 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import orjson
 
@@ -93,6 +94,18 @@ def _token(env_name: str) -> str:
     return token
 
 
+def _check_base_url(url: str) -> None:
+    """An https URL (http only to this machine: the token must not travel in clear)."""
+    parts = urlsplit(url or "")
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(f"--base-url {url!r} is not an http(s) URL",
+                          "Pass the Canvas root, e.g. https://school.instructure.com "
+                          "(or set CANVAS_BASE_URL)")
+    if parts.scheme == "http" and parts.hostname not in ("127.0.0.1", "localhost", "::1"):
+        raise ConfigError(f"--base-url {url!r} is plain http: the token would travel "
+                          "unencrypted", "Use the https:// URL of the Canvas instance")
+
+
 def _backend(target: Target, lock_timeout: float):
     backend = backend_for(target)
     backend.connect(lock_timeout)
@@ -103,10 +116,7 @@ def extract(req: ExtractRequest, target: Target, on_progress=None) -> ExtractRes
     """Extract req's scope from Canvas into a new batch under req.data_dir."""
     req.scope.check()
     token = _token(req.token_env)
-    if not req.base_url or not req.base_url.startswith(("http://", "https://")):
-        raise ConfigError(f"--base-url {req.base_url!r} is not an http(s) URL",
-                          "Pass the Canvas root, e.g. https://school.instructure.com "
-                          "(or set CANVAS_BASE_URL)")
+    _check_base_url(req.base_url)
     result = ExtractResult(uuid.uuid4().hex, full=req.full)
     backend = _backend(target, req.lock_timeout)
     try:
