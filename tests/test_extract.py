@@ -147,6 +147,18 @@ def test_extract_expired_token_fails_at_once(env, canvas, monkeypatch):
 
 
 @pytest.mark.engines("duckdb")
+def test_extract_token_revoked_midway_stops_every_thread(env, canvas):
+    canvas.inject("/courses/102/students/submissions", "401")
+    out = extract(env, "--course", COURSES, "--concurrency", "2", expect=1).output
+    assert "401 Unauthorized" in out
+    failed_at = canvas.paths().index("/api/v1/courses/102/students/submissions")
+    assert canvas.paths().count("/api/v1/courses/102/students/submissions") == 1  # no retry
+    # The other thread: what it sent before the 401 was seen (a scheduling race), no more.
+    assert len(canvas.requests) - failed_at - 1 <= 5
+    assert not list(env.data.glob("batch-*"))
+
+
+@pytest.mark.engines("duckdb")
 def test_extract_missing_token_or_scope_is_a_clear_error(env, canvas, monkeypatch):
     out = extract(env, "--account", "1", "--course", "101", expect=1).output
     assert "--course ID (one or more) or --account ID" in out

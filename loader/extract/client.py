@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 import httpx
 import orjson
 
-from .errors import AccessDenied, ExtractError, public_url
+from .errors import AccessDenied, ExtractError, Stopped, public_url
 
 PER_PAGE = 100
 
@@ -80,6 +80,7 @@ class CanvasClient:
         self._origin = urlsplit(self.base_url)[:2]
         self.settings = settings
         self.stats = stats
+        self.stop = threading.Event()  # set by a request that fails the extract
         self._http = httpx.Client(
             headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
             timeout=settings.timeout, follow_redirects=False,
@@ -112,9 +113,19 @@ class CanvasClient:
         return link
 
     def get(self, url: str, params=None) -> tuple[object, httpx.Response]:
-        """(parsed JSON, response) of a GET, after the retries it takes."""
+        """(parsed JSON, response) of a GET, after the retries it takes. A failure
+        stops every other thread's next request."""
+        try:
+            return self._get(url, params)
+        except (ExtractError, httpx.HTTPError):
+            self.stop.set()
+            raise
+
+    def _get(self, url: str, params) -> tuple[object, httpx.Response]:
         failures = throttled = 0
         while True:
+            if self.stop.is_set():
+                raise Stopped()
             self._pace()
             outcome, response, data = self._attempt(url, params)
             if outcome is None:

@@ -21,6 +21,11 @@ class AccessDenied(Exception):
         self.status = status
 
 
+class Stopped(Exception):
+    """Another request of the extract failed: this one is not made (that failure is
+    the one reported)."""
+
+
 def public_url(url: str) -> str:
     """url without credentials: an access_token query parameter or user:password@."""
     parts = urlsplit(str(url))

@@ -31,7 +31,7 @@ from . import cursors as meta
 from .client import CanvasClient, ClientSettings, Stats
 from .entities import (COURSE_ENDPOINTS, CURSOR_ENTITY, DEFAULT_PROFILE, Profile, latest_change,
                        since_queries)
-from .errors import AccessDenied, ExtractError
+from .errors import AccessDenied, ExtractError, Stopped
 from .writer import BatchWriter
 
 
@@ -161,10 +161,18 @@ def _run(req: ExtractRequest, token: str, cursors: dict, result: ExtractResult,
         job = _Job(client, writer, req.profile, cursors, on_progress)
         courses = job.courses(req.scope, result)
         result.courses = len(courses)
-        with ThreadPoolExecutor(max(req.settings.concurrency, 1)) as pool:
-            for course_id, outcome in zip(courses, pool.map(job.course, courses)):
+        pool = ThreadPoolExecutor(max(req.settings.concurrency, 1))
+        try:
+            futures = [pool.submit(job.course, course_id) for course_id in courses]
+            for course_id, future in zip(courses, futures):
+                try:
+                    outcome = future.result()
+                except Stopped:
+                    raise job.first_error from None
                 if outcome is not None:
                     result.skipped.append((course_id, outcome))
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
         result.batch_dir = writer.commit()
     except BaseException:
         writer.abort()
@@ -185,8 +193,11 @@ class _Job:
         self._users_seen: set = set()
         self._lock = threading.Lock()
         self._on_progress = on_progress
+        self.first_error: BaseException | None = None
 
     def _write(self, entity: str, records: list) -> None:
+        if self.client.stop.is_set():
+            raise Stopped()
         if entity == "users":
             with self._lock:
                 records = [r for r in records if r.get("id") not in self._users_seen]
@@ -235,6 +246,13 @@ class _Job:
                         self._write(entity, page)
         except AccessDenied as exc:
             return str(exc)
+        except Stopped:
+            raise
+        except BaseException as exc:
+            with self._lock:
+                self.first_error = self.first_error or exc
+            self.client.stop.set()
+            raise
         return None
 
     def _submissions(self, course_id: str) -> None:
