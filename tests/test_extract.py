@@ -7,7 +7,9 @@ kept out of every output, file and meta table.
 
 from __future__ import annotations
 
+import io
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -234,3 +236,23 @@ def test_run_extract_extracts_loads_and_builds(env, canvas):
                      "'loader_extract'") == [("loader_extract", "success")]
     env.cli("run", "--extract", "--course", "101,102", "--data-dir", env.data, "--silent")
     assert sorted(p.name for p in env.data.iterdir()) == ["batch-0001", "batch-0002"]
+
+
+def test_extract_progress_line_on_a_terminal_only(monkeypatch):
+    from loader.extract.progress import extract_progress
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    terminal = Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    with extract_progress(every=0) as show:
+        show({"users": 5, "courses": 1})
+        show({"users": 1200, "courses": 2})
+    assert "\rextracting: users 1,200  courses 2" in terminal.getvalue()
+    with extract_progress(silent=True) as show:
+        assert show is None
+    monkeypatch.setattr(sys, "stderr", io.StringIO())  # a pipe, not a terminal
+    with extract_progress() as show:
+        assert show is None
