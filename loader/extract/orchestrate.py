@@ -168,7 +168,7 @@ def _run(req: ExtractRequest, token: str, cursors: dict, result: ExtractResult,
                 try:
                     outcome = future.result()
                 except Stopped:
-                    raise job.first_error from None
+                    raise _failure(futures) from None
                 if outcome is not None:
                     result.skipped.append((course_id, outcome))
         finally:
@@ -182,6 +182,15 @@ def _run(req: ExtractRequest, token: str, cursors: dict, result: ExtractResult,
     return job.new_cursors
 
 
+def _failure(futures: list) -> BaseException:
+    """The failure that stopped the extract (the others stopped because of it)."""
+    for future in futures:
+        exc = future.exception()  # waits for the course to end
+        if exc is not None and not isinstance(exc, Stopped):
+            return exc
+    return ExtractError("the extract stopped without a reported failure", "Extract again")
+
+
 class _Job:
     """The fetch phase's shared state: client, writer, cursors, users seen."""
 
@@ -193,15 +202,15 @@ class _Job:
         self._users_seen: set = set()
         self._lock = threading.Lock()
         self._on_progress = on_progress
-        self.first_error: BaseException | None = None
 
     def _write(self, entity: str, records: list) -> None:
         if self.client.stop.is_set():
             raise Stopped()
         if entity == "users":
             with self._lock:
-                records = [r for r in records if r.get("id") not in self._users_seen]
-                self._users_seen.update(r.get("id") for r in records)
+                records = [r for r in records
+                           if not isinstance(r, dict) or r.get("id") not in self._users_seen]
+                self._users_seen.update(r.get("id") for r in records if isinstance(r, dict))
         self.writer.write(entity, records)
         crash_point("extract_mid_entity")
         if self._on_progress:
@@ -248,9 +257,7 @@ class _Job:
             return str(exc)
         except Stopped:
             raise
-        except BaseException as exc:
-            with self._lock:
-                self.first_error = self.first_error or exc
+        except BaseException:
             self.client.stop.set()
             raise
         return None
