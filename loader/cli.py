@@ -8,6 +8,7 @@ every message.
 from __future__ import annotations
 
 import functools
+import os
 import sys
 import traceback
 from pathlib import Path
@@ -120,6 +121,58 @@ def _echo_err(message: str) -> None:
     click.echo(_mask(message), err=True)
 
 
+def extract_options(func):
+    """The connection, scope and pace of `loader extract` (and `loader run --extract`)."""
+    options = [
+        click.option("--base-url", envvar="CANVAS_BASE_URL",
+                     help="Canvas root URL, e.g. https://school.instructure.com "
+                          "(env CANVAS_BASE_URL)."),
+        click.option("--token-env", default="CANVAS_API_TOKEN", show_default=True,
+                     help="Environment variable holding the access token (never printed)."),
+        click.option("--course", "courses", multiple=True,
+                     help="Course id to extract (repeat, or a comma-separated list)."),
+        click.option("--account", help="Extract this account's courses."),
+        click.option("--term", help="With --account: only this enrollment term's courses."),
+        click.option("--profile", "extract_profile",
+                     help="Extract profile in pipeline.yml (entities, include[])."),
+        click.option("--full", is_flag=True, help="Ignore the cursors: read everything."),
+        click.option("--concurrency", default=2, show_default=True,
+                     help="Requests in flight."),
+        click.option("--max-retries", default=5, show_default=True,
+                     help="Retries per request (5xx, timeouts, dropped connections)."),
+        click.option("--timeout", "http_timeout", default=30.0, show_default=True,
+                     help="Seconds per request."),
+        click.option("--backoff", default=1.0, show_default=True,
+                     help="First retry's pause in seconds (doubles per retry, with jitter)."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def _run_extract(target, project, data_dir, config_path, silent, args: dict):
+    """One extract; prints its summary unless silent. Returns the ExtractResult."""
+    from .extract import ClientSettings, ExtractRequest, Scope, extract, read_profile
+    from .extract.progress import extract_progress, format_extract
+
+    courses = tuple(c.strip() for arg in args["courses"] for c in arg.split(",") if c.strip())
+    settings = ClientSettings(concurrency=args["concurrency"], max_retries=args["max_retries"],
+                              timeout=args["http_timeout"], backoff=args["backoff"])
+    request = ExtractRequest(
+        base_url=args["base_url"] or "", data_dir=data_dir,
+        scope=Scope(courses, args["account"], args["term"]),
+        profile=read_profile(config_path or project / "pipeline.yml", args["extract_profile"]),
+        token_env=args["token_env"], full=args["full"], settings=settings)
+    _State.secrets = _State.secrets + [s for s in [os.environ.get(args["token_env"])] if s]
+    with extract_progress(silent) as show:
+        result = extract(request, target, on_progress=show)
+    if not silent:
+        click.echo(format_extract(result))
+    for course_id, why in result.skipped:
+        _echo_err(f"skipped course {course_id}: {why}")
+    return result
+
+
 @click.group()
 @click.version_option(__version__, prog_name="loader")
 @click.option("--debug", is_flag=True, help="Show tracebacks on errors.")
@@ -221,12 +274,15 @@ def format_load(r) -> str:
               help="Pipeline config (default: pipeline.yml in the project).")
 @click.option("--demo", is_flag=True, help="Generate demo data first when the data dir is empty.")
 @click.option("--no-build", is_flag=True, help="Only load; do not run dbt.")
+@click.option("--extract", "do_extract", is_flag=True,
+              help="First extract from Canvas into --data-dir (the extract options below).")
+@extract_options
 @lock_timeout_option(60.0, "Seconds to wait for another load of the same source.")
 @silent_option("Only errors; dbt runs quietly.")
 @target_options
 @handle_errors
-def run(data_dir, config_path, demo, no_build, lock_timeout, silent, target_name, profiles_dir,
-        project_dir):
+def run(data_dir, config_path, demo, no_build, do_extract, lock_timeout, silent, target_name,
+        profiles_dir, project_dir, **extract_args):
     """Load every configured source, run `dbt build`, and report loads, DQ and drift.
 
     Exit code 1 when a load fails or an error-severity check fails.
@@ -238,6 +294,8 @@ def run(data_dir, config_path, demo, no_build, lock_timeout, silent, target_name
     target, project = _target(target_name, profiles_dir, project_dir)
     config_path = config_path or project / "pipeline.yml"
     say = (lambda *a, **k: None) if silent else click.echo
+    if do_extract:
+        _run_extract(target, project, data_dir, config_path, silent, extract_args)
     if demo and not any(data_dir.glob("batch-*")):
         from .simulate import simulate as run_simulate
 
@@ -294,6 +352,30 @@ def format_report(report) -> str:
         if not report.schema_changes:
             lines.append("  (none)")
     return "\n".join(lines)
+
+
+@cli.command()
+@click.option("--data-dir", default="data", show_default=True,
+              type=click.Path(file_okay=False, path_type=Path),
+              help="Where the new batch-NNNN directory goes.")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Pipeline config with the extract profiles (default: pipeline.yml).")
+@extract_options
+@silent_option("No progress or summary.")
+@target_options
+@handle_errors
+def extract(data_dir, config_path, silent, target_name, profiles_dir, project_dir, **args):
+    """Pull users, courses, enrollments, assignments and submissions from the Canvas REST API.
+
+    Writes DATA_DIR/batch-NNNN/canvas_<entity>.jsonl (the layout `loader run`
+    loads), which appears only when complete. Submissions are read from each
+    course's cursor in meta.extract_cursor unless --full. The token is read
+    from $CANVAS_API_TOKEN (--token-env) and never printed.
+
+    Example: loader extract --base-url https://canvas.example.edu --course 101
+    """
+    target, project = _target(target_name, profiles_dir, project_dir)
+    _run_extract(target, project, data_dir, config_path, silent, args)
 
 
 @cli.command()

@@ -9,7 +9,9 @@ import os
 import signal
 
 POINTS = ("after_job_start", "during_stage", "after_stage", "after_upsert", "after_watermark",
-          "before_commit", "after_commit")
+          "before_commit", "after_commit",
+          # loader extract
+          "extract_mid_entity", "extract_before_rename", "extract_before_cursors")
 
 
 def crash_point(name: str) -> None:
