@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import random
+import time
 
 import pytest
 
@@ -55,13 +56,16 @@ def test_extract_killed_at_a_crash_point(env, canvas, point):
 def test_extract_killed_at_random_moments(env, canvas):
     """Kills at random times through a slow extract; after each, every batch
     directory is complete; then one extract finishes and the load is whole."""
-    canvas.delay = 0.01
+    canvas.delay = 0.05  # about a second of fetching at concurrency 2
     rng = random.Random(16)
     kills = 0
     want = expected(canvas)
     for _ in range(6):
+        before = len(canvas.requests)
         proc = popen(env, _cmd(env))
-        kills += kill_after(proc, rng.uniform(0.3, 2.5))
+        while len(canvas.requests) == before and proc.poll() is None:  # started fetching
+            time.sleep(0.01)
+        kills += kill_after(proc, rng.uniform(0.0, 1.2))
         batches = _batches(env)
         if batches:  # the first is a full extract, the later ones from the cursors
             assert_batch_is(batches[0], want)
