@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -31,7 +32,14 @@ def run_dbt(command: list[str], project_dir: Path, profiles_dir: Path, target: s
     ]
     if quiet:
         args.insert(0, "--quiet")
-    res = dbtRunner().invoke(args)
+    # From the project directory, so a relative DuckDB path in the profile names the
+    # same file for dbt as for the loader (profiles.load_target).
+    cwd = os.getcwd()
+    os.chdir(project_dir)
+    try:
+        res = dbtRunner().invoke(args)
+    finally:
+        os.chdir(cwd)
     nodes = []
     invocation_id = None
     result = res.result

@@ -8,7 +8,7 @@ from pathlib import Path
 from . import audit
 from .backends import backend_for
 from .dbt_build import DbtOutcome, run_dbt
-from .errors import LoaderError
+from .errors import ConfigError, LoaderError
 from .load import LoadResult, load_file
 from .pipeline import read_pipeline
 from .profiles import Target
@@ -32,12 +32,24 @@ class RunReport:
         return not self.load_errors and dbt_ok and not self.failed_error_checks
 
 
+def select_sources(sources: list, names: tuple[str, ...] | list[str], config: Path) -> list:
+    """The sources named (--source), in the config's order; all when none is named."""
+    known = [s.name for s in sources]
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise ConfigError(f"--source {unknown[0]!r} is not a source in {config}",
+                          f"Known sources: {', '.join(known)}")
+    return [s for s in sources if not names or s.name in names]
+
+
 def run_pipeline(target: Target, project_dir: Path, data_dir: Path, config: Path, *,
                  build: bool = True, quiet_dbt: bool = False, lock_timeout: float = 60.0,
-                 on_load=None, on_wait=None) -> RunReport:
-    """Every source's files in order, then `dbt build` and what its hooks recorded."""
+                 on_load=None, on_wait=None, sources: tuple[str, ...] = (),
+                 dbt_args: tuple[str, ...] = ()) -> RunReport:
+    """Every (or each named) source's files in order, then `dbt build` (with dbt_args,
+    e.g. --select) and what its hooks recorded."""
     report = RunReport()
-    for source in read_pipeline(config):
+    for source in select_sources(read_pipeline(config), sources, config):
         opts = source.load_options(lock_timeout=lock_timeout)
         for path in source.matching_files(data_dir):
             try:
@@ -51,7 +63,7 @@ def run_pipeline(target: Target, project_dir: Path, data_dir: Path, config: Path
             if on_load:
                 on_load(result, None)
     if build:
-        report.dbt = run_dbt(["build"], project_dir, target.profiles_dir, target.name,
+        report.dbt = run_dbt(["build", *dbt_args], project_dir, target.profiles_dir, target.name,
                              quiet=quiet_dbt)
         collect_findings(report, target, lock_timeout)
     return report

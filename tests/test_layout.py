@@ -20,9 +20,9 @@ import pytest
 PACKAGE = Path(__file__).resolve().parent.parent / "loader"
 LAYERS = [
     {"cli"},
-    {"run", "status"},
+    {"run", "status", "summary", "report"},
     {"load", "pipeline"},
-    {"read", "backends", "audit", "dbt_build", "simulate"},
+    {"read", "backends", "audit", "history", "dbt_build", "simulate"},
     {"options", "profiles"},
     {"contract", "identifiers", "odbc", "progress", "faults"},
     {"errors", "__init__"},
