@@ -28,11 +28,15 @@ QUERIES = {
     "rejects": "select load_id, source_file, count(*) as lines, min(line_number) as first_line "
                "from {meta}.load_reject group by load_id, source_file "
                "order by load_id, source_file",
+    "freshness": "select table_name, status, max_loaded_at, snapshotted_at, age_seconds, "
+                 "warn_after_seconds, error_after_seconds from {meta}.source_freshness "
+                 "order by snapshotted_at, table_name",
     "watermarks": "select source_name, last_updated_at, load_id, updated_at "
                   "from {meta}.watermark order by source_name",
 }
 TABLE_OF = {"job_runs": "job_run", "loads": "load_file", "checks": "dq_check_result",
-            "drift": "schema_change_log", "rejects": "load_reject", "watermarks": "watermark"}
+            "drift": "schema_change_log", "rejects": "load_reject", "watermarks": "watermark",
+            "freshness": "source_freshness"}
 
 
 @dataclass

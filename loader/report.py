@@ -210,11 +210,25 @@ def _freshness(history: History):
     for r in history["loads"]:
         if r["status"] == "success" and r["ended_at"] is not None:
             last[r["source_name"]] = r
-    rows = [[name, r["ended_at"], _age(history.now, r["ended_at"]), r["rows_written"]]
-            for name, r in sorted(last.items())]
-    content = ("<p>When each source last loaded successfully, and how long ago.</p>"
-               + _table(["source", "last loaded at", "age", "rows written"], rows))
-    return "freshness", "Freshness per source", {"sources": len(rows)}, content
+    verdict = {f["table_name"]: f for f in history["freshness"]}  # the latest per table
+    rows = []
+    for name in sorted(set(last) | set(verdict)):
+        load, fresh = last.get(name, {}), verdict.get(name, {})
+        rows.append([fresh.get("status", ""), name, load.get("ended_at"),
+                     _age(history.now, load.get("ended_at")), fresh.get("max_loaded_at"),
+                     _hours(fresh.get("warn_after_seconds")),
+                     _hours(fresh.get("error_after_seconds"))])
+    stale = sum(1 for f in verdict.values() if f["status"] != "pass")
+    content = (f"<p>{stale} of {len(verdict)} sources stale by `dbt source freshness` "
+               "(run by `loader run`); when each source last loaded.</p>"
+               + _table(["freshness", "source", "last loaded at", "age", "newest loaded_at",
+                         "warn after", "error after"], rows, css=0))
+    return "freshness", "Freshness per source", {"sources": len(last),
+                                                 "stale_sources": stale}, content
+
+
+def _hours(seconds) -> str:
+    return "" if seconds is None else f"{seconds / 3600:g} h"
 
 
 def _drift(history: History):

@@ -50,6 +50,9 @@ def format_finding(name: str, severity: str, status: str, failing, samples) -> s
     """'FAIL (error) check: 3 failing rows, e.g. a, b' / 'SKIPPED check'."""
     if status == "skipped" or failing is None:
         return f"{status.upper()} {name}"
+    if name.startswith(("source_freshness_", "volume_")):  # sample_keys: the numbers
+        numbers = json.loads(samples) if isinstance(samples, str) else []
+        return f"{status.upper()} ({severity}) {name}" + (f": {numbers[0]}" if numbers else "")
     return f"{status.upper()} ({severity}) {name}: {_rows(failing)}{_samples(samples)}"
 
 
@@ -90,9 +93,10 @@ def _dbt(report) -> list[str]:
 
 def format_report(report) -> str:
     lines = _loads(report)
-    if report.dbt is None:
+    if report.dbt is not None:
+        lines += _dbt(report)
+    if report.dbt is None and not report.dq_rows:
         return "\n".join(lines)
-    lines += _dbt(report)
     lines += ["", "== Data quality"]
     for name, severity, status, failing, samples in report.dq_rows:
         if status != "pass":

@@ -93,6 +93,10 @@ def _expected(env) -> dict:
         "rejected-lines": env.scalar("select count(*) from meta.load_reject"),
         "loads-with-rejects": env.scalar("select count(distinct load_id) from meta.load_reject"),
         "watermarks": env.scalar("select count(*) from meta.watermark"),
+        "stale-sources": sum(1 for (status,) in env.query(
+            "select status from meta.source_freshness where snapshotted_at = (select "
+            "max(snapshotted_at) from meta.source_freshness as f "
+            "where f.table_name = source_freshness.table_name)") if status != "pass"),
         "sources": env.scalar("select count(distinct source_name) from meta.load_file "
                               "where status = 'success'"),
     }
@@ -135,6 +139,7 @@ def test_report_after_two_runs_renders_in_chromium_with_the_meta_tables_numbers(
     assert "key_added" in found["drift"]["text"] and "raw.canvas_users" in found["drift"]["text"]
     assert f"{expected['rejected-lines']} rejected lines" in found["rejects"]["text"]
     assert "loader rejects " in found["rejects"]["text"]
+    assert "0 of 5 sources stale" in found["freshness"]["text"]
     # The browser drew the charts (Plotly's SVG), in the run and quality sections.
     for sid in ("runs", "quality"):
         section = dom[dom.index(f'<section id="{sid}"'):]

@@ -22,7 +22,7 @@ LAYERS = [
     {"cli"},
     {"run", "status", "summary", "report"},
     {"load", "pipeline"},
-    {"read", "backends", "audit", "history", "dbt_build", "simulate"},
+    {"read", "backends", "audit", "history", "checks", "dbt_build", "simulate"},
     {"options", "profiles"},
     {"contract", "identifiers", "odbc", "progress", "faults"},
     {"errors", "__init__"},
