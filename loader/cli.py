@@ -161,11 +161,12 @@ def simulate(out_dir, seed, students, courses, assignments_per_course, submissio
     """
     from .simulate import simulate as run_simulate
 
-    manifest = run_simulate(
-        out_dir, seed=seed, students=students, courses=courses,
-        assignments_per_course=assignments_per_course, submissions=submissions,
-        follow_up=follow_up, bad_lines=bad_lines,
-    )
+    with progress_bar(None, f"writing {out_dir}", silent, unit="lines") as bar:
+        manifest = run_simulate(
+            out_dir, seed=seed, students=students, courses=courses,
+            assignments_per_course=assignments_per_course, submissions=submissions,
+            follow_up=follow_up, bad_lines=bad_lines, progress=bar.update,
+        )
     if not silent:
         counts = ", ".join(f"{k} {v}" for k, v in manifest.get("line_counts", {}).items())
         click.echo(f"wrote {out_dir / manifest['batch']}: {counts}")
@@ -253,6 +254,10 @@ def run(data_dir, config_path, demo, no_build, sources, select, exclude, full_re
 
     skipped = []
 
+    def progress(path: Path):
+        size = path.stat().st_size if path.is_file() else None
+        return progress_bar(size, f"loading {path.name}", silent)
+
     def on_load(result, error):
         if error:
             _echo_err(f"load failed: {error}")
@@ -264,6 +269,7 @@ def run(data_dir, config_path, demo, no_build, sources, select, exclude, full_re
     report = run_pipeline(target, project, data_dir, config_path, build=not no_build,
                           quiet_dbt=silent, lock_timeout=lock_timeout, on_load=on_load,
                           on_wait=None if silent else _echo_err, sources=sources,
+                          progress=progress,
                           dbt_args=_dbt_args(select, exclude, full_refresh, dbt_vars))
     if skipped:
         say(skipped_files_line(skipped))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -48,7 +49,7 @@ def run_pipeline(target: Target, project_dir: Path, data_dir: Path, config: Path
                  build: bool = True, quiet_dbt: bool = False, lock_timeout: float = 60.0,
                  on_load=None, on_wait=None, sources: tuple[str, ...] = (),
                  dbt_args: tuple[str, ...] = (),
-                 volume: VolumeSettings | None = None) -> RunReport:
+                 volume: VolumeSettings | None = None, progress=None) -> RunReport:
     """Every (or each named) source's files in order, `dbt source freshness` for those
     sources, `dbt build` (with dbt_args, e.g. --select), the volume checks, and what
     dbt's hooks and the checks recorded for the run."""
@@ -59,7 +60,9 @@ def run_pipeline(target: Target, project_dir: Path, data_dir: Path, config: Path
         opts = source.load_options(lock_timeout=lock_timeout)
         for path in source.matching_files(data_dir):
             try:
-                result = load_file(path, opts, target, on_wait=on_wait)
+                with progress(path) if progress else nullcontext(None) as bar:
+                    result = load_file(path, opts, target, on_wait=on_wait,
+                                       progress=bar.update if bar else None)
             except LoaderError as exc:
                 report.load_errors.append(str(exc))
                 if on_load:
