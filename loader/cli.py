@@ -21,7 +21,7 @@ from .load import load_file
 from .odbc import connection_string_secrets
 from .options import LoadOptions
 from .profiles import Target, find_project_dir, load_target
-from .progress import progress_bar
+from .progress import progress_bar, status_line
 from .summary import format_load, format_report, skipped_files_line
 
 
@@ -266,11 +266,14 @@ def run(data_dir, config_path, demo, no_build, sources, select, exclude, full_re
         else:
             say(format_load(result))
 
-    report = run_pipeline(target, project, data_dir, config_path, build=not no_build,
-                          quiet_dbt=silent, lock_timeout=lock_timeout, on_load=on_load,
-                          on_wait=None if silent else _echo_err, sources=sources,
-                          progress=progress,
-                          dbt_args=_dbt_args(select, exclude, full_refresh, dbt_vars))
+    with status_line(silent) as show:
+        report = run_pipeline(target, project, data_dir, config_path, build=not no_build,
+                              # On a terminal the progress line replaces dbt's log.
+                              quiet_dbt=silent or sys.stderr.isatty(),
+                              lock_timeout=lock_timeout, on_load=on_load,
+                              on_wait=None if silent else _echo_err, sources=sources,
+                              progress=progress, on_dbt_event=_dbt_progress(show),
+                              dbt_args=_dbt_args(select, exclude, full_refresh, dbt_vars))
     if skipped:
         say(skipped_files_line(skipped))
     if not silent:
@@ -282,6 +285,18 @@ def run(data_dir, config_path, demo, no_build, sources, select, exclude, full_re
         say(f"report: {report_path}")
     if not report.ok:
         sys.exit(1)
+
+
+def _dbt_progress(show):
+    """dbt's events as one line: 'dbt build  12/77  sql table model cur.dim_course'."""
+    from .dbt_build import node_started
+
+    def on_event(event):
+        started = node_started(event)
+        if started:
+            show(f"dbt build  {started[0]}/{started[1]}  {started[2]}")
+
+    return on_event
 
 
 def _dbt_args(select, exclude, full_refresh, dbt_vars) -> tuple[str, ...]:

@@ -18,7 +18,7 @@ class DbtOutcome:
 
 
 def run_dbt(command: list[str], project_dir: Path, profiles_dir: Path, target: str,
-            quiet: bool = False, silent: bool = False) -> DbtOutcome:
+            quiet: bool = False, silent: bool = False, callbacks=()) -> DbtOutcome:
     """`run_dbt(["build"], ...)`: returns per-node status; raises only if dbt cannot start."""
     try:
         from dbt.cli.main import dbtRunner
@@ -39,7 +39,7 @@ def run_dbt(command: list[str], project_dir: Path, profiles_dir: Path, target: s
     cwd = os.getcwd()
     os.chdir(project_dir)
     try:
-        res = dbtRunner().invoke(args)
+        res = dbtRunner(callbacks=list(callbacks)).invoke(args)
     finally:
         os.chdir(cwd)
     nodes = []
@@ -80,3 +80,12 @@ def _node(r) -> dict:
                     warn_after=_seconds(getattr(freshness, "warn_after", None)),
                     error_after=_seconds(getattr(freshness, "error_after", None)))
     return node
+
+
+def node_started(event) -> tuple[int, int, str] | None:
+    """(index, total, description) when a dbt event starts a node ("3 of 77 START
+    sql table model cur.dim_course"), else None: for a progress line."""
+    if event.info.name != "LogStartLine":
+        return None
+    data = event.data
+    return int(data.index), int(data.total), str(data.description)

@@ -66,3 +66,25 @@ def progress_bar(length: int | None, label: str, silent: bool = False, unit: str
         yield bar
     finally:
         bar.finish()
+
+
+@contextmanager
+def status_line(silent: bool = False):
+    """A function that rewrites one line on stderr (e.g. dbt's node count); a no-op
+    when silent or not on a terminal."""
+    if silent or not sys.stderr.isatty():
+        yield lambda text: None
+        return
+    shown = []
+
+    def show(text: str) -> None:
+        shown.append(True)
+        sys.stderr.write("\r" + text + "\x1b[K")
+        sys.stderr.flush()
+
+    try:
+        yield show
+    finally:
+        if shown:
+            sys.stderr.write("\n")
+            sys.stderr.flush()

@@ -49,7 +49,8 @@ def run_pipeline(target: Target, project_dir: Path, data_dir: Path, config: Path
                  build: bool = True, quiet_dbt: bool = False, lock_timeout: float = 60.0,
                  on_load=None, on_wait=None, sources: tuple[str, ...] = (),
                  dbt_args: tuple[str, ...] = (),
-                 volume: VolumeSettings | None = None, progress=None) -> RunReport:
+                 volume: VolumeSettings | None = None, progress=None,
+                 on_dbt_event=None) -> RunReport:
     """Every (or each named) source's files in order, `dbt source freshness` for those
     sources, `dbt build` (with dbt_args, e.g. --select), the volume checks, and what
     dbt's hooks and the checks recorded for the run."""
@@ -78,7 +79,8 @@ def run_pipeline(target: Target, project_dir: Path, data_dir: Path, config: Path
     freshness.nodes = [n for n in freshness.nodes if n.get("name") in tables]
     if build:
         report.dbt = run_dbt(["build", *dbt_args], project_dir, target.profiles_dir,
-                             target.name, quiet=quiet_dbt)
+                             target.name, quiet=quiet_dbt,
+                             callbacks=[on_dbt_event] if on_dbt_event else ())
     run_id = (report.dbt and report.dbt.invocation_id) or freshness.invocation_id \
         or uuid.uuid4().hex
     record_checks(report, target, run_id, freshness, volume, lock_timeout)

@@ -62,6 +62,17 @@ def test_run_on_a_terminal_shows_each_files_progress_before_it_finishes(env):
     assert first_bar < done_at
 
 
+@pytest.mark.parametrize("engine", ["duckdb"])
+def test_run_on_a_terminal_counts_dbts_nodes_instead_of_its_log(env):
+    under_pty(["simulate", str(env.data), "--students", 20, "--courses", 2, "--silent"],
+              env.root)
+    text = "".join(t for _, t in under_pty(["run", "--data-dir", str(env.data)], env.root))
+    counts = [(int(a), int(b)) for a, b in re.findall(r"\rdbt build  (\d+)/(\d+)  ", text)]
+    assert len(counts) > 10 and counts[-1][0] == counts[-1][1]
+    assert "START sql" not in text and "PASS=" not in text  # dbt's own log stays quiet
+    assert text.index("dbt build  1/") < text.index("== dbt build: ok")
+
+
 def test_off_a_terminal_there_is_no_progress_line(env):
     out = env.cli("simulate", env.data, "--students", 20, "--courses", 2).output
     assert "\r" not in out and "lines/s" not in out
