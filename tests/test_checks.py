@@ -104,3 +104,25 @@ def test_a_curated_table_that_shrinks_by_more_than_the_share_is_a_finding(env):
     assert f"WARN (warn) volume_dim_course: {courses} rows, {courses * 10} before" in out
     status = env.cli("status", "--limit", 200).output  # the latest result per check
     assert "volume_dim_course" in status and "source_freshness_canvas_users" in status, status
+
+
+def test_sample_keys_are_limited_globally_and_per_check(env):
+    env.cli("simulate", env.data, "--students", 40, "--courses", 2, "--silent")
+    env.cli("simulate", env.data, "--follow-up", "--silent")
+    env.cli("run", "--data-dir", env.data, "--silent", "--vars", "{dq_sample_keys: 2}",
+            expect=None)
+    rows = env.query("select check_name, failing_rows, sample_keys from meta.dq_check_result "
+                     "where status in ('warn', 'fail') and check_name not like 'volume%' "
+                     "and check_name not like 'source_freshness%'")
+    keys = {name: (failing, json.loads(sample)) for name, failing, sample in rows}
+    assert keys["person_identity_map_conflict_sis_user_id"] == (1, [])  # its own 0
+    others = {n: v for n, v in keys.items() if n != "person_identity_map_conflict_sis_user_id"}
+    assert all(len(k) == min(failing, 2) for failing, k in others.values()), others
+    assert any(failing > 2 for failing, _ in others.values())
+    out = env.cli("run", "--data-dir", env.data, "--vars", "{dq_sample_keys: 0}",
+                  expect=None).output
+    run_id = env.scalar("select run_id from meta.job_run where job_name = 'dbt build' "
+                        "order by started_at desc limit 1")
+    assert {r[0] for r in env.query("select sample_keys from meta.dq_check_result "
+                                    "where run_id = ?", (run_id,))} == {"[]"}
+    assert "e.g." not in out
