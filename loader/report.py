@@ -95,27 +95,29 @@ def _figure(fig) -> str:
                        config={"displaylogo": False, "responsive": True})
 
 
+def _traces(rows: list[dict], key: str, trace):
+    """A figure with one trace(rows, name) per value of rows' key, in name order."""
+    import plotly.graph_objects as go
+
+    groups = defaultdict(list)
+    for r in rows:
+        groups[r[key]].append(r)
+    fig = go.Figure()
+    for name, group in sorted(groups.items()):
+        fig.add_trace(trace(group, name))
+    return fig
+
+
 def _runs(history: History):
     import plotly.graph_objects as go
 
-    runs = history["job_runs"]
-    fig = go.Figure()
-    by_job = defaultdict(list)
-    for r in runs:
-        by_job[r["job_name"]].append(r)
-    for job, rows in sorted(by_job.items()):
-        fig.add_trace(go.Scatter(x=[r["started_at"] for r in rows],
-                                 y=[(r["duration_ms"] or 0) / 1000 for r in rows],
-                                 mode="lines+markers", name=job))
+    runs, loads = history["job_runs"], history["loads"]
+    fig = _traces(runs, "job_name", lambda rows, job: go.Scatter(
+        x=[r["started_at"] for r in rows], y=[(r["duration_ms"] or 0) / 1000 for r in rows],
+        mode="lines+markers", name=job))
     fig.update_layout(title="Duration per job (s)")
-    loads = history["loads"]
-    rows_fig = go.Figure()
-    by_source = defaultdict(list)
-    for r in loads:
-        by_source[r["source_name"]].append(r)
-    for source, rows in sorted(by_source.items()):
-        rows_fig.add_trace(go.Bar(x=[r["started_at"] for r in rows],
-                                  y=[r["rows_written"] for r in rows], name=source))
+    rows_fig = _traces(loads, "source_name", lambda rows, source: go.Bar(
+        x=[r["started_at"] for r in rows], y=[r["rows_written"] for r in rows], name=source))
     rows_fig.update_layout(title="Rows written per load, by source", barmode="stack")
     failed = sum(1 for r in runs if r["status"] not in ("success", "running"))
     table = _table(["started_at", "job_name", "status", "duration_ms", "error_message"],

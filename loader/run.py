@@ -55,8 +55,8 @@ def run_pipeline(target: Target, project_dir: Path, data_dir: Path, config: Path
     sources, `dbt build` (with dbt_args, e.g. --select), the volume checks, and what
     dbt's hooks and the checks recorded for the run."""
     report = RunReport()
-    volume = volume or read_volume_settings(config)
     selected = select_sources(read_pipeline(config), sources, config)
+    volume = volume or read_volume_settings(config)
     for source in selected:
         opts = source.load_options(lock_timeout=lock_timeout)
         for path in source.matching_files(data_dir):
