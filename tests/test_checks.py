@@ -11,8 +11,8 @@ from conftest import PROJECT_DIR
 
 
 def _findings(env, prefix: str) -> dict[str, tuple]:
-    latest = env.query("select run_id from meta.dq_check_result "
-                       "order by checked_at desc limit 1")
+    latest = env.query("select run_id from meta.dq_check_result where checked_at = "
+                       "(select max(checked_at) from meta.dq_check_result)")
     if not latest:
         return {}
     run_id = latest[0][0]
@@ -33,7 +33,9 @@ def test_freshness_is_stored_and_a_stale_source_fails_the_run(env):
     assert {r[1:] for r in stored} == {("pass", 24 * 3600, 72 * 3600)}
     assert set(_findings(env, "source_freshness_").values()) == {("warn", "pass", 0, "[]")}
 
-    env.execute("update raw.canvas_users set ingested_at = ingested_at - interval '100 hours'")
+    # Engine-specific: date arithmetic (duckdb and postgres here).
+    env.execute("update raw.canvas_users set ingested_at = ingested_at - interval '100 hours'",
+                engine_specific=True)
     out = env.cli("run", "--data-dir", env.data, "--no-build", "--source", "canvas_users",
                   expect=1).output
     severity, status, failing, numbers = _findings(env, "source_freshness_")[
@@ -121,8 +123,9 @@ def test_sample_keys_are_limited_globally_and_per_check(env):
     assert any(failing > 2 for failing, _ in others.values())
     out = env.cli("run", "--data-dir", env.data, "--vars", "{dq_sample_keys: 0}",
                   expect=None).output
-    run_id = env.scalar("select run_id from meta.job_run where job_name = 'dbt build' "
-                        "order by started_at desc limit 1")
+    run_id = env.scalar("select run_id from meta.job_run where job_name = 'dbt build' and "
+                        "started_at = (select max(started_at) from meta.job_run "
+                        "where job_name = 'dbt build')")
     assert {r[0] for r in env.query("select sample_keys from meta.dq_check_result "
                                     "where run_id = ?", (run_id,))} == {"[]"}
     assert "e.g." not in out

@@ -98,7 +98,7 @@ def test_run_passes_select_exclude_vars_and_full_refresh_to_dbt(env):
         "and check_name = 'fact_submission_unknown_workflow_state'", (run_id,))[0]
     assert status == "warn" and failing > 0  # only 'graded' accepted
     # A column dbt does not know survives an incremental run, not a full refresh.
-    env.execute("alter table cur.fact_submission add column test_marker integer")
+    env.execute("alter table cur.fact_submission add test_marker integer")
     marker = ("select count(*) from information_schema.columns where table_schema = 'cur' "
               "and table_name = 'fact_submission' and column_name = 'test_marker'")
     env.cli("run", "--data-dir", env.data, "-s", "fact_submission", "--silent", expect=None)
