@@ -69,6 +69,12 @@ def record_freshness(backend, run_id: str, nodes: list[dict]) -> None:
     rows = []
     for n in results:
         status = FRESHNESS_STATUS.get(n["status"], "error")
+        newest = n["max_loaded_at"]
+        if newest is None or getattr(newest, "year", 2) <= 1:
+            # An empty table (dbt reports 0001-01-01): nothing loaded yet is not stale.
+            rows.append(_dq(run_id, f"source_freshness_{n['name']}", n["name"], "ingested_at",
+                            "warn", "skipped", 0, "no rows loaded yet"))
+            continue
         numbers = None if status == "pass" else (
             f"newest loaded_at {n['max_loaded_at']}, {_hours(n['age'])} old "
             f"(warn after {_hours(n['warn_after'])}, error after {_hours(n['error_after'])})")
