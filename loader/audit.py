@@ -151,3 +151,20 @@ def run_findings(backend, run_id: str) -> tuple[list[tuple], list[tuple]]:
         "order by table_schema, table_name, column_name", (run_id,),
     ).fetchall()
     return dq, changes
+
+
+def load_rejects(backend, load_id: str) -> list[tuple] | None:
+    """A load's rejected lines (source_file, line_number, reason, line_excerpt) in line
+    order; None when no such load is recorded."""
+    existing = backend.existing_tables(META)
+    p = backend.param
+    if "load_file" not in existing or not backend.scalar(
+            f"select count(*) from {META}.load_file where load_id = {p}", (load_id,)):
+        return None
+    if "load_reject" not in existing:
+        return []
+    return backend.execute(
+        "select source_file, line_number, reason, line_excerpt "
+        f"from {META}.load_reject where load_id = {p} order by source_file, line_number",
+        (load_id,),
+    ).fetchall()

@@ -22,7 +22,8 @@ from .load import load_file
 from .odbc import connection_string_secrets
 from .options import LoadOptions
 from .profiles import Target, find_project_dir, load_target
-from .progress import progress_bar
+from .progress import progress_bar, status_line
+from .summary import format_load, format_report, skipped_files_line
 
 
 class _State:
@@ -173,15 +174,18 @@ def _run_extract(target, project, data_dir, config_path, silent, args: dict):
     return result
 
 
-@click.group()
+@click.group(invoke_without_command=True)
 @click.version_option(__version__, prog_name="loader")
 @click.option("--debug", is_flag=True, help="Show tracebacks on errors.")
-def cli(debug: bool):
+@click.pass_context
+def cli(ctx, debug: bool):
     """Land Canvas LMS JSONL in raw tables and build the warehouse with dbt.
 
     Example: loader run --demo
     """
     _State.debug = debug
+    if ctx.invoked_subcommand is None:  # `loader` alone: the help, and success
+        click.echo(ctx.get_help())
 
 
 @cli.command()
@@ -189,7 +193,8 @@ def cli(debug: bool):
 @click.option("--seed", default=42, show_default=True, help="Random seed (same seed, same bytes).")
 @click.option("--students", default=200, show_default=True, help="Number of students.")
 @click.option("--courses", default=8, show_default=True, help="Number of courses.")
-@click.option("--assignments-per-course", default=6, show_default=True)
+@click.option("--assignments-per-course", default=6, show_default=True,
+              help="Assignments in each course.")
 @click.option("--submissions", type=int, default=None,
               help="Exact number of submissions (default: one per student and assignment).")
 @click.option("--follow-up", is_flag=True,
@@ -209,11 +214,12 @@ def simulate(out_dir, seed, students, courses, assignments_per_course, submissio
     """
     from .simulate import simulate as run_simulate
 
-    manifest = run_simulate(
-        out_dir, seed=seed, students=students, courses=courses,
-        assignments_per_course=assignments_per_course, submissions=submissions,
-        follow_up=follow_up, bad_lines=bad_lines,
-    )
+    with progress_bar(None, f"writing {out_dir}", silent, unit="lines") as bar:
+        manifest = run_simulate(
+            out_dir, seed=seed, students=students, courses=courses,
+            assignments_per_course=assignments_per_course, submissions=submissions,
+            follow_up=follow_up, bad_lines=bad_lines, progress=bar.update,
+        )
     if not silent:
         counts = ", ".join(f"{k} {v}" for k, v in manifest.get("line_counts", {}).items())
         click.echo(f"wrote {out_dir / manifest['batch']}: {counts}")
@@ -256,17 +262,6 @@ def load(file, table, id_field, source_name, incremental, updated_field, max_rej
         click.echo(format_load(result))
 
 
-def format_load(r) -> str:
-    if r.status == "skipped_file":
-        return (f"{r.source_file}: already loaded into {r.target_table} "
-                f"(load {r.previous_load_id}); nothing written. Use --force to load it again.")
-    return (
-        f"{r.source_file} -> {r.target_table}: read {r.rows_read}, written {r.rows_written} "
-        f"(new {r.inserted}, changed {r.updated}), skipped {r.rows_skipped}, "
-        f"rejected {r.rows_rejected} in {r.seconds:.2f}s ({r.rows_per_second:,.0f} rows/s)"
-    )
-
-
 @cli.command()
 @click.option("--data-dir", default="data", show_default=True,
               type=click.Path(file_okay=False, path_type=Path), help="Where the JSONL files are.")
@@ -277,17 +272,30 @@ def format_load(r) -> str:
 @click.option("--extract", "do_extract", is_flag=True,
               help="First extract from Canvas into --data-dir (the extract options below).")
 @extract_options
+@click.option("--source", "sources", multiple=True, metavar="NAME",
+              help="Load only this pipeline.yml source (repeatable; default: all).")
+@click.option("--select", "-s", "select", multiple=True,
+              help="dbt --select for the build (repeatable), e.g. -s +fact_submission.")
+@click.option("--exclude", multiple=True, help="dbt --exclude for the build (repeatable).")
+@click.option("--full-refresh", is_flag=True, help="dbt --full-refresh: rebuild incrementals.")
+@click.option("--vars", "dbt_vars", metavar="YAML",
+              help="dbt --vars for the build, e.g. '{since_ingested_at: \"2026-01-01\"}'.")
+@click.option("--verbose", "-v", is_flag=True,
+              help="List every already-loaded file instead of one line for all.")
+@click.option("--report", "report_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also write the HTML report (as `loader report`) to this file at the end.")
 @lock_timeout_option(60.0, "Seconds to wait for another load of the same source.")
 @silent_option("Only errors; dbt runs quietly.")
 @target_options
 @handle_errors
-def run(data_dir, config_path, demo, no_build, do_extract, lock_timeout, silent, target_name,
+def run(data_dir, config_path, demo, no_build, do_extract, sources, select, exclude,
+        full_refresh, dbt_vars, verbose, report_path, lock_timeout, silent, target_name,
         profiles_dir, project_dir, **extract_args):
     """Load every configured source, run `dbt build`, and report loads, DQ and drift.
 
     Exit code 1 when a load fails or an error-severity check fails.
 
-    Example: loader run --demo
+    Example: loader run --demo --source canvas_users -s +fact_submission
     """
     from .run import run_pipeline
 
@@ -303,55 +311,64 @@ def run(data_dir, config_path, demo, no_build, do_extract, lock_timeout, silent,
         run_simulate(data_dir)
         run_simulate(data_dir, follow_up=True)
 
+    skipped = []
+
+    def progress(path: Path):
+        size = path.stat().st_size if path.is_file() else None
+        return progress_bar(size, f"loading {path.name}", silent)
+
     def on_load(result, error):
         if error:
             _echo_err(f"load failed: {error}")
+        elif result.status == "skipped_file" and not verbose:
+            skipped.append(result)
         else:
             say(format_load(result))
 
-    report = run_pipeline(target, project, data_dir, config_path, build=not no_build,
-                          quiet_dbt=silent, lock_timeout=lock_timeout, on_load=on_load,
-                          on_wait=None if silent else _echo_err)
+    with status_line(silent) as show:
+        report = run_pipeline(target, project, data_dir, config_path, build=not no_build,
+                              # On a terminal the progress line replaces dbt's log.
+                              quiet_dbt=silent or sys.stderr.isatty(),
+                              lock_timeout=lock_timeout, on_load=on_load,
+                              on_wait=None if silent else _echo_err, sources=sources,
+                              progress=progress, on_dbt_event=_dbt_progress(show),
+                              dbt_args=_dbt_args(select, exclude, full_refresh, dbt_vars))
+    if skipped:
+        say(skipped_files_line(skipped))
     if not silent:
         click.echo(format_report(report))
+    if report_path:
+        from .report import write_report
+
+        write_report(target, report_path, lock_timeout)
+        say(f"report: {report_path}")
     if not report.ok:
         sys.exit(1)
 
 
-def format_report(report) -> str:
-    lines = ["", "== Loads"]
-    per_source: dict[str, list[int]] = {}
-    for r in report.loads:
-        agg = per_source.setdefault(r.source_name, [0, 0, 0, 0])
-        for i, v in enumerate((r.rows_read, r.rows_written, r.rows_skipped, r.rows_rejected)):
-            agg[i] += v
-    for name, (read, written, skipped, rejected) in per_source.items():
-        lines.append(f"  {name}: read {read}, written {written}, skipped {skipped}, "
-                     f"rejected {rejected}")
-    for err in report.load_errors:
-        lines.append(f"  FAILED: {err}")
-    if report.dbt is not None:
-        models = [n for n in report.dbt.nodes if "model" in n["resource_type"]]
-        lines += ["", f"== dbt build ({'ok' if report.dbt.success else 'FAILED'}): "
-                      f"{len(models)} models, {len(report.dbt.nodes)} nodes"]
-        for n in report.dbt.nodes:
-            if n["status"] not in ("success", "pass"):
-                lines.append(f"  {n['status']}: {n['name']}")
-        if report.dbt.error:
-            lines.append(f"  error: {report.dbt.error}")
-        lines += ["", "== Data quality"]
-        for name, severity, status, failing, samples in report.dq_rows:
-            if status == "pass":
-                continue
-            lines.append(f"  {status} [{severity}] {name}: {failing} rows, e.g. {samples}")
-        passed = sum(1 for r in report.dq_rows if r[2] == "pass")
-        lines.append(f"  {passed} of {len(report.dq_rows)} checks passed")
-        lines += ["", "== Schema changes"]
-        for schema, table, change, column in report.schema_changes:
-            lines.append(f"  {change}: {schema}.{table}" + (f".{column}" if column else ""))
-        if not report.schema_changes:
-            lines.append("  (none)")
-    return "\n".join(lines)
+def _dbt_progress(show):
+    """dbt's events as one line: 'dbt build  12/77  sql table model cur.dim_course'."""
+    from .dbt_build import node_started
+
+    def on_event(event):
+        started = node_started(event)
+        if started:
+            show(f"dbt build  {started[0]}/{started[1]}  {started[2]}")
+
+    return on_event
+
+
+def _dbt_args(select, exclude, full_refresh, dbt_vars) -> tuple[str, ...]:
+    """`loader run`'s dbt options as `dbt build` arguments."""
+    args: list[str] = []
+    for flag, values in (("--select", select), ("--exclude", exclude)):
+        for value in values:
+            args += [flag, value]
+    if full_refresh:
+        args.append("--full-refresh")
+    if dbt_vars:
+        args += ["--vars", dbt_vars]
+    return tuple(args)
 
 
 @cli.command()
@@ -392,6 +409,43 @@ def status(limit, lock_timeout, target_name, profiles_dir, project_dir):
 
     target, _ = _target(target_name, profiles_dir, project_dir)
     click.echo(format_status(target, collect(target, limit, lock_timeout)))
+
+
+@cli.command()
+@click.argument("load_id")
+@lock_timeout_option(10.0, "Seconds to wait for the database (DuckDB: a running load).")
+@target_options
+@handle_errors
+def rejects(load_id, lock_timeout, target_name, profiles_dir, project_dir):
+    """Print a load's rejected lines: file, line number, reason and an excerpt.
+
+    Example: loader rejects 3f2a9c0d8b7e4f61a5c2d9e8b7a6f5e4
+    """
+    from .status import format_rejects
+
+    target, _ = _target(target_name, profiles_dir, project_dir)
+    click.echo(format_rejects(target, load_id, lock_timeout))
+
+
+@cli.command()
+@click.option("--out", "-o", default="canvas_report.html", show_default=True,
+              type=click.Path(dir_okay=False, path_type=Path), help="The HTML file to write.")
+@lock_timeout_option(10.0, "Seconds to wait for the database (DuckDB: a running load).")
+@target_options
+@handle_errors
+def report(out, lock_timeout, target_name, profiles_dir, project_dir):
+    """Write one self-contained HTML page (opens offline) from the meta tables: run
+    history, data quality over time, freshness, drift, rejects, watermark lag.
+
+    Example: loader report --out report.html
+    """
+    from .report import write_report
+
+    target, _ = _target(target_name, profiles_dir, project_dir)
+    numbers = write_report(target, out, lock_timeout)
+    click.echo(f"wrote {out}: {numbers['job_runs']} job runs, {numbers['checks']} checks "
+               f"({numbers['failing']} not passing), {numbers['drift_events']} drift events, "
+               f"{numbers['rejected_lines']} rejected lines")
 
 
 if __name__ == "__main__":  # pragma: no cover

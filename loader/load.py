@@ -179,7 +179,7 @@ def _check_reject_limit(path: Path, opts: LoadOptions, result: LoadResult,
     error = RejectLimitExceeded(
         f"{path}: more than {opts.max_rejects} lines rejected "
         f"(first at line {rejects[0][0]}: {rejects[0][1]}); nothing was loaded",
-        f"See meta.load_reject where load_id = '{result.load_id}', fix the file, "
+        f"See them with `loader rejects {result.load_id}`, fix the file, "
         f"or raise the limit (Try --max-rejects {max(100, opts.max_rejects * 10)})",
     )
     error.rejects = rejects

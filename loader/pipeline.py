@@ -8,11 +8,12 @@ batch directory layout (batch-0001/, batch-0002/, ...) replays in time order.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
 import yaml
 
+from .checks import VolumeSettings
 from .errors import ConfigError, LoaderError
 from .options import LoadOptions
 
@@ -97,3 +98,26 @@ def _source(entry, where: str) -> SourceConfig:
     except LoaderError as exc:
         raise ConfigError(f"{where}: {exc.message}", exc.hint) from None
     return SourceConfig(name=options.source_name, files=files, options=options)
+
+
+def read_volume_settings(path: Path) -> VolumeSettings:
+    """pipeline.yml's `checks: volume:` block (history, min_history, min_ratio,
+    max_shrink, severity), each key checked; the defaults for what it leaves out."""
+    doc = yaml.safe_load(path.read_text()) or {}
+    block = ((doc.get("checks") or {}) if isinstance(doc, dict) else {}).get("volume") or {}
+    where = f"{path}: checks.volume"
+    if not isinstance(block, dict):
+        raise ConfigError(f"{where} must be a mapping")
+    defaults = VolumeSettings()
+    known = [f.name for f in fields(VolumeSettings)]
+    for key, value in block.items():
+        if key not in known:
+            raise ConfigError(f"{where} has an unknown key {key!r}", f"Known keys: {', '.join(known)}")
+        if key == "severity" and value not in ("warn", "error"):
+            raise ConfigError(f"{where}.severity must be warn or error, not {value!r}")
+        if key in ("min_ratio", "max_shrink") and not (
+                isinstance(value, (int, float)) and 0 <= value <= 1):
+            raise ConfigError(f"{where}.{key} must be a share between 0 and 1, not {value!r}")
+        if key in ("history", "min_history") and not (isinstance(value, int) and value >= 1):
+            raise ConfigError(f"{where}.{key} must be a whole number of loads, not {value!r}")
+    return replace(defaults, **block)

@@ -128,6 +128,15 @@ def _coerce(value):
     return value
 
 
+def project_path(path: str, project_dir: Path) -> str:
+    """A DuckDB path as the loader and dbt both open it: relative to the project
+    directory, not to wherever the command runs (':memory:' stays as it is)."""
+    if path == ":memory:" or path.startswith("md:"):
+        return path
+    p = Path(path).expanduser()
+    return str(p if p.is_absolute() else Path(project_dir).resolve() / p)
+
+
 def load_target(
     target: str | None = None,
     profiles_dir: str | Path | None = None,
@@ -160,4 +169,6 @@ def load_target(
         known = ", ".join(sorted(outputs)) or "none"
         raise ConfigError(f"unknown target {name!r}", f"Known targets: {known}")
     config = _coerce(_render(outputs[name], env))
+    if config.get("type") == "duckdb":
+        config["path"] = project_path(config.get("path") or "canvas.duckdb", project_dir)
     return Target(name=name, type=config.get("type", ""), config=config, profiles_dir=pdir)

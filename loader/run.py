@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import uuid
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import audit
+from . import audit, checks
 from .backends import backend_for
+from .checks import VolumeSettings
 from .dbt_build import DbtOutcome, run_dbt
-from .errors import LoaderError
+from .errors import ConfigError, LoaderError
 from .load import LoadResult, load_file
-from .pipeline import read_pipeline
+from .pipeline import read_pipeline, read_volume_settings
 from .profiles import Target
 
 
@@ -32,16 +35,35 @@ class RunReport:
         return not self.load_errors and dbt_ok and not self.failed_error_checks
 
 
+def select_sources(sources: list, names: tuple[str, ...] | list[str], config: Path) -> list:
+    """The sources named (--source), in the config's order; all when none is named."""
+    known = [s.name for s in sources]
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise ConfigError(f"--source {unknown[0]!r} is not a source in {config}",
+                          f"Known sources: {', '.join(known)}")
+    return [s for s in sources if not names or s.name in names]
+
+
 def run_pipeline(target: Target, project_dir: Path, data_dir: Path, config: Path, *,
                  build: bool = True, quiet_dbt: bool = False, lock_timeout: float = 60.0,
-                 on_load=None, on_wait=None) -> RunReport:
-    """Every source's files in order, then `dbt build` and what its hooks recorded."""
+                 on_load=None, on_wait=None, sources: tuple[str, ...] = (),
+                 dbt_args: tuple[str, ...] = (),
+                 volume: VolumeSettings | None = None, progress=None,
+                 on_dbt_event=None) -> RunReport:
+    """Every (or each named) source's files in order, `dbt source freshness` for those
+    sources, `dbt build` (with dbt_args, e.g. --select), the volume checks, and what
+    dbt's hooks and the checks recorded for the run."""
     report = RunReport()
-    for source in read_pipeline(config):
+    selected = select_sources(read_pipeline(config), sources, config)
+    volume = volume or read_volume_settings(config)
+    for source in selected:
         opts = source.load_options(lock_timeout=lock_timeout)
         for path in source.matching_files(data_dir):
             try:
-                result = load_file(path, opts, target, on_wait=on_wait)
+                with progress(path) if progress else nullcontext(None) as bar:
+                    result = load_file(path, opts, target, on_wait=on_wait,
+                                       progress=bar.update if bar else None)
             except LoaderError as exc:
                 report.load_errors.append(str(exc))
                 if on_load:
@@ -50,21 +72,35 @@ def run_pipeline(target: Target, project_dir: Path, data_dir: Path, config: Path
             report.loads.append(result)
             if on_load:
                 on_load(result, None)
+    freshness = run_dbt(["source", "freshness"], project_dir, target.profiles_dir, target.name,
+                        silent=True)
+    # Only the run's own sources: another source's empty table is not this run's finding.
+    tables = {s.options.schema_and_name[1] for s in selected}
+    freshness.nodes = [n for n in freshness.nodes if n.get("name") in tables]
     if build:
-        report.dbt = run_dbt(["build"], project_dir, target.profiles_dir, target.name,
-                             quiet=quiet_dbt)
-        collect_findings(report, target, lock_timeout)
+        report.dbt = run_dbt(["build", *dbt_args], project_dir, target.profiles_dir,
+                             target.name, quiet=quiet_dbt,
+                             callbacks=[on_dbt_event] if on_dbt_event else ())
+    run_id = (report.dbt and report.dbt.invocation_id) or freshness.invocation_id \
+        or uuid.uuid4().hex
+    record_checks(report, target, run_id, freshness, volume, lock_timeout)
     return report
 
 
-def collect_findings(report: RunReport, target: Target, lock_timeout: float) -> None:
-    """The DQ results and schema changes of the run's dbt invocation."""
-    if not report.dbt or not report.dbt.invocation_id:
-        return
+def record_checks(report: RunReport, target: Target, run_id: str, freshness: DbtOutcome,
+                  volume: VolumeSettings, lock_timeout: float) -> None:
+    """Freshness and volume results under the run's id, then every DQ result and
+    schema change recorded for that id (dbt's hooks wrote theirs)."""
     backend = backend_for(target)
     backend.connect(lock_timeout)
     try:
-        report.dq_rows, report.schema_changes = audit.run_findings(
-            backend, report.dbt.invocation_id)
+        backend.begin()
+        backend.ensure_meta()
+        checks.record_freshness(backend, run_id, freshness.nodes)
+        checks.check_load_volume(backend, run_id, report.loads, volume)
+        if report.dbt is not None:
+            checks.check_table_volume(backend, run_id, volume)
+        backend.commit()
+        report.dq_rows, report.schema_changes = audit.run_findings(backend, run_id)
     finally:
         backend.close()

@@ -24,6 +24,14 @@ if ! { ldconfig -p 2>/dev/null || /sbin/ldconfig -p; } | grep libodbc.so.2 >/dev
     $SUDO apt-get update -qq
     $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq unixodbc
 fi
+# The report test (tests/test_cli_report.py) opens the page in headless Chromium.
+if ! command -v chromium >/dev/null && [ -z "${CHROMIUM:-}" ]; then
+    echo "== installing Chromium (apt-get install chromium)"
+    SUDO=""
+    [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+    $SUDO apt-get update -qq
+    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
+fi
 echo "== sqlfluff"
 .venv/bin/sqlfluff lint models macros snapshots --processes 2
 echo "== pytest"

@@ -185,6 +185,8 @@ _LOADER_ANSWERS: list[tuple[str, list[str], list[tuple]]] = [
       ("watermark",), ("load_reject",)]),
     ("select started_at from meta.job_run", ["started_at"], [(_NOW,)]),
     ("and file_stat =", ["load_id", "file_sha256"], []),
+    ("load_id, rows_read from meta.load_file", ["load_id", "rows_read"],
+     [("earlier-1", 100), ("earlier-2", 100)]),
     ("from meta.load_file", ["load_id"], [(None,)]),
     ("as watermark_before", ["ingested_at", "staged", "latest", "below_watermark", "inserted",
                              "updated", "watermark_before"], [(_NOW, 4, 3, 0, 2, 1, None)]),
@@ -211,15 +213,18 @@ _SAMPLE_LINES = [
 
 
 def record_loader_statements(config: dict | None = None) -> list[Statement]:
-    """Every statement `loader load` (incremental, with a bad line), `loader status`
-    and `loader run`'s audit read would send to SQL Server, in order."""
+    """Every statement `loader load` (incremental, with a bad line), `loader status`,
+    `loader run`'s freshness and volume checks and audit read, and `loader report`'s
+    reads would send to SQL Server, in order."""
     from loader.backends.sqlserver import backend as sqlserver
     from loader.dbt_build import DbtOutcome
     from loader.load import load_file
     from loader.options import LoadOptions
     from loader.profiles import Target
-    from loader.run import RunReport, collect_findings
-    from loader.status import collect
+    from loader.checks import VolumeSettings
+    from loader.history import read_history
+    from loader.run import RunReport, record_checks
+    from loader.status import collect, reading
 
     target = Target(name="sqlserver", type="sqlserver", config=config or {
         "type": "sqlserver", "driver": "ODBC Driver 18 for SQL Server", "server": "127.0.0.1",
@@ -233,8 +238,14 @@ def record_loader_statements(config: dict | None = None) -> list[Statement]:
         path.write_text("\n".join(_SAMPLE_LINES) + "\n")
         options = LoadOptions(table="raw.canvas_users", updated_field="updated_at",
                               incremental=True, max_rejects=10, lock_timeout=5)
-        load_file(path, options, target)
+        result = load_file(path, options, target)
         collect(target, 20, 1)
-        collect_findings(RunReport(dbt=DbtOutcome(success=True, invocation_id="offline")),
-                         target, 1)
+        freshness = DbtOutcome(success=True, invocation_id="offline", nodes=[{
+            "name": "canvas_users", "source_name": "canvas", "status": "warn",
+            "max_loaded_at": None, "snapshotted_at": None, "age": 90000.0,
+            "warn_after": 86400, "error_after": 259200}])
+        report = RunReport(loads=[result], dbt=DbtOutcome(success=True, invocation_id="offline"))
+        record_checks(report, target, "offline", freshness, VolumeSettings(min_history=0), 1)
+        with reading(target, 1) as backend:
+            read_history(backend)
     return conn.statements

@@ -413,8 +413,12 @@ def test_bad_input_past_max_rejects_fails_writes_nothing_and_says_where_to_look(
     assert str(path) in out and "first at line 3" in out
     load_id = env.scalar("select load_id from meta.load_file where source_file = ?",
                          (str(path),))
-    assert f"meta.load_reject where load_id = '{load_id}'" in out
+    assert f"`loader rejects {load_id}`" in out
     assert "--max-rejects" in out
+    shown = env.cli("rejects", load_id).output.splitlines()
+    lines_word = "line" if max_rejects == 0 else "lines"
+    assert shown[0] == f"load {load_id}: {max_rejects + 1} rejected {lines_word}"
+    assert shown[1].startswith(f"{path}:3: ") and shown[2].strip() == "oops"
     # Nothing written, the watermark where it was ...
     assert table_rows(env, TABLE) == raw_before
     assert env.query("select * from meta.watermark") == watermark_before

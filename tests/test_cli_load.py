@@ -208,7 +208,7 @@ def test_load_past_max_rejects_writes_nothing_and_keeps_watermark(env):
     result = env.cli("load", path, "--table", "raw.canvas_enrollments", *INCR,
                      "--max-rejects", "2", expect=1)
     assert "more than 2 lines rejected" in result.output
-    assert "meta.load_reject" in result.output and "--max-rejects" in result.output
+    assert "`loader rejects " in result.output and "--max-rejects" in result.output
     assert "Traceback" not in result.output
     assert table_rows(env, "raw.canvas_enrollments") == before
     assert env.query("select * from meta.watermark") == watermark

@@ -20,9 +20,10 @@ import pytest
 PACKAGE = Path(__file__).resolve().parent.parent / "loader"
 LAYERS = [
     {"cli"},
-    {"run", "status"},
+    {"run", "status", "summary", "report"},
     {"load", "pipeline"},
-    {"read", "backends", "audit", "dbt_build", "simulate", "extract"},
+    {"read", "backends", "audit", "history", "checks", "dbt_build", "simulate",
+     "extract"},
     {"options", "profiles"},
     {"contract", "identifiers", "odbc", "progress", "faults"},
     {"errors", "__init__"},

@@ -14,7 +14,9 @@
                          dbt severity (error -> error, warn -> warn)
           status         pass|warn|fail|error|skipped (the result's status)
           failing_rows   result.failures (null when the test did not run)
-          sample_keys    JSON array of up to 10 strings: the `sample_key`
+          sample_keys    JSON array of up to N strings (N: the test's
+                         meta.dq_sample_keys, else var('dq_sample_keys'), 10;
+                         0 switches them off, as for personal data): the `sample_key`
                          column of the failing rows, re-selected by wrapping the
                          compiled test (dq_sample_keys_sql); '[]' when the test
                          passed, did not run, or returns no `sample_key`
@@ -88,8 +90,10 @@
             {%- set severity = _audit_check_severity(node) -%}
             {%- set failures = result.failures | int if result.failures is not none else none -%}
             {%- set sample_keys = [] -%}
-            {%- if status in ['warn', 'fail'] and failures and node.compiled_code -%}
-                {%- set sample_keys = _audit_sample_keys(node.compiled_code, 10) -%}
+            {%- set key_limit = _audit_sample_key_limit(node) -%}
+            {%- if status in ['warn', 'fail'] and failures and node.compiled_code
+                  and key_limit > 0 -%}
+                {%- set sample_keys = _audit_sample_keys(node.compiled_code, key_limit) -%}
             {%- endif -%}
             {%- do checks.update({node.name: {
                 'status': status, 'severity': severity, 'failing_rows': failures}}) -%}
@@ -151,6 +155,16 @@
     {%- set dq_severity = meta.get('dq_severity') or (node.meta or {}).get('dq_severity') -%}
     {%- if dq_severity -%}{{ return(dq_severity | string | lower) }}{%- endif -%}
     {{ return('warn' if (node.config.severity or 'error') | lower == 'warn' else 'error') }}
+{% endmacro %}
+
+
+{#- How many sample keys a failing test records: its meta.dq_sample_keys, else
+    var('dq_sample_keys') (default 10); 0 records none (keys may be SIS ids). -#}
+{% macro _audit_sample_key_limit(node) %}
+    {%- set meta = node.config.meta or {} -%}
+    {%- set limit = meta.get('dq_sample_keys', (node.meta or {}).get('dq_sample_keys')) -%}
+    {%- if limit is none -%}{%- set limit = var('dq_sample_keys', 10) -%}{%- endif -%}
+    {{ return([limit | int, 0] | max) }}
 {% endmacro %}
 
 

@@ -25,7 +25,7 @@
     The regex guard keeps bad input from failing the query. -#}
 {% macro postgres__parse_timestamp_utc(expr) -%}
     {%- set date_part = '[0-9]{4}-[0-9]{2}-[0-9]{2}' -%}
-    {%- set time_part = '[T ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]+)?)?' -%}
+    {%- set time_part = '[T ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\\.[0-9]+)?)?' -%}
     {%- set offset_part = '(Z|z|[+-][0-9]{2}(:?[0-9]{2})?)' -%}
     case
         when {{ expr }} ~ '^{{ date_part }}{{ time_part }}{{ offset_part }}$'
