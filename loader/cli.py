@@ -19,7 +19,7 @@ from . import __version__
 from .errors import ConfigError, LoaderError
 from .load import load_file
 from .odbc import connection_string_secrets
-from .options import LoadOptions
+from .options import SHAPE_NAMES, LoadOptions
 from .profiles import Target, find_project_dir, load_target
 from .progress import progress_bar
 
@@ -178,12 +178,15 @@ def simulate(out_dir, seed, students, courses, assignments_per_course, submissio
 @click.option("--max-rejects", default=100, show_default=True,
               help="Fail the load (writing nothing) past this many bad lines.")
 @click.option("--force", is_flag=True, help="Load even if this exact file was loaded before.")
+@click.option("--shape", type=click.Choice(SHAPE_NAMES), default="auto", show_default=True,
+              help="Record shape: plain records, Canvas Data 2 or Debezium envelopes "
+                   "(auto: from the first record).")
 @lock_timeout_option(60.0, "Seconds to wait for another load of the same source.")
 @silent_option()
 @target_options
 @handle_errors
 def load(file, table, id_field, source_name, incremental, updated_field, max_rejects, force,
-         lock_timeout, silent, target_name, profiles_dir, project_dir):
+         shape, lock_timeout, silent, target_name, profiles_dir, project_dir):
     """Load one JSONL file (or .jsonl.gz) into a raw table.
 
     Unchanged records are not rewritten; bad lines go to meta.load_reject.
@@ -193,6 +196,7 @@ def load(file, table, id_field, source_name, incremental, updated_field, max_rej
     options = LoadOptions(
         table=table, id_field=id_field, source_name=source_name, updated_field=updated_field,
         incremental=incremental, max_rejects=max_rejects, force=force, lock_timeout=lock_timeout,
+        shape=shape,
     )
     target, _ = _target(target_name, profiles_dir, project_dir)
     size = file.stat().st_size if file.is_file() else None
@@ -209,7 +213,8 @@ def format_load(r) -> str:
                 f"(load {r.previous_load_id}); nothing written. Use --force to load it again.")
     return (
         f"{r.source_file} -> {r.target_table}: read {r.rows_read}, written {r.rows_written} "
-        f"(new {r.inserted}, changed {r.updated}), skipped {r.rows_skipped}, "
+        f"(new {r.inserted}, changed {r.updated}, deleted {r.deleted}), "
+        f"skipped {r.rows_skipped}, "
         f"rejected {r.rows_rejected} in {r.seconds:.2f}s ({r.rows_per_second:,.0f} rows/s)"
     )
 

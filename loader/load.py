@@ -44,6 +44,7 @@ class LoadResult:
     rows_rejected: int = 0
     inserted: int = 0
     updated: int = 0
+    deleted: int = 0  # rows marked deleted (envelope deletes and soft deletes)
     unchanged: int = 0
     below_watermark: int = 0
     duplicates_in_file: int = 0
@@ -115,7 +116,7 @@ def _load(backend, path: Path, opts: LoadOptions, result: LoadResult, fingerprin
     reader = read.RecordReader(
         path, id_field=opts.id_field, updated_field=opts.updated_field,
         batch_size=opts.batch_size, max_rejects=opts.max_rejects, max_future=opts.max_future,
-        progress=progress, chunk_rows=backend.chunk_rows)
+        progress=progress, chunk_rows=backend.chunk_rows, shape=opts.shape)
     try:
         staged = backend.stager(spec).stage(reader)
     finally:
@@ -197,6 +198,7 @@ def _count_read(result: LoadResult, reader: read.RecordReader) -> None:
 def _count_applied(result: LoadResult, applied) -> None:
     result.inserted = applied.inserted
     result.updated = applied.updated
+    result.deleted = applied.deleted
     result.unchanged = applied.unchanged
     result.below_watermark = applied.below_watermark
     result.duplicates_in_file = applied.duplicates_in_file
@@ -232,7 +234,7 @@ def _record_failure(backend, result: LoadResult, exc: BaseException, started: fl
     result.status = "failed"
     result.seconds = time.monotonic() - started
     # Nothing was written: every line read that was not rejected counts as skipped.
-    result.rows_written = result.inserted = result.updated = 0
+    result.rows_written = result.inserted = result.updated = result.deleted = 0
     result.rows_skipped = max(result.rows_read - result.rows_rejected, 0)
     message = str(exc) or type(exc).__name__
     try:

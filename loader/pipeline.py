@@ -35,7 +35,7 @@ class SourceConfig:
         return replace(self.options, **overrides)
 
 
-_KEYS = ("name", "table", "files", "id_field", "updated_field", "incremental")
+_KEYS = ("name", "table", "files", "id_field", "updated_field", "incremental", "shape")
 
 
 def read_pipeline(path: Path) -> list[SourceConfig]:
@@ -75,7 +75,7 @@ def _source(entry, where: str) -> SourceConfig:
     if unknown:
         raise ConfigError(f"{where} has an unknown key {unknown[0]!r}",
                           f"Known keys: {', '.join(_KEYS)}")
-    for key in ("name", "table", "files", "id_field", "updated_field"):
+    for key in ("name", "table", "files", "id_field", "updated_field", "shape"):
         value = entry.get(key)
         if key in entry and not (isinstance(value, str) and value.strip()):
             if key == "updated_field" and value is None:
@@ -92,7 +92,7 @@ def _source(entry, where: str) -> SourceConfig:
         options = LoadOptions(
             table=entry["table"], id_field=entry.get("id_field", "id"), source_name=entry["name"],
             updated_field=entry.get("updated_field"), incremental=incremental,
-            spelling="pipeline",
+            shape=entry.get("shape", "auto"), spelling="pipeline",
         )
     except LoaderError as exc:
         raise ConfigError(f"{where}: {exc.message}", exc.hint) from None

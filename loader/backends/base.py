@@ -116,6 +116,11 @@ class Backend(ABC):
         if not existing:
             self.create_table(schema, name, contract.raw_table_columns(self.engine))
             return
+        for column, type_ in contract.raw_table_columns(self.engine):
+            if column in contract.SET_LATER and column not in existing:
+                # A column the contract gained since the table was made (deleted_at).
+                self.execute(self.add_column_sql(schema, name, column, type_))
+                existing[column] = type_.lower()
         missing = [c for c in contract.RAW_COLUMNS if c not in existing]
         if missing:
             raise TableShapeError(
@@ -212,11 +217,19 @@ class Backend(ABC):
         """New and changed records into raw: the portable steps (apply.py)."""
         return apply_steps.upsert(self, staged, spec)
 
+    def stage_deletes(self, deletes: dict) -> None:
+        """The file's deletes into the temporary table _deletes (apply.py)."""
+        apply_steps.stage_deletes(self, deletes)
+
+    def mark_deleted(self, spec, ingested_at) -> tuple[int, int]:
+        """Mark the rows _deletes applies to deleted (apply.py)."""
+        return apply_steps.mark_deleted(self, spec, ingested_at)
+
     def write_rows(self, raw: str, rows: str, ingested_at, spec, staged) -> None:
         """Insert the rows of the temp table rows (as _changes) into raw."""
         p = self.param
         self.execute(
-            f"insert into {raw} ({', '.join(contract.RAW_COLUMNS)}) "
+            f"insert into {raw} ({', '.join(contract.WRITTEN_COLUMNS)}) "
             f"select id, {self.payload_from_text('payload')}, payload_hash, record_updated_at, "
             f"{p}, {p}, {p} from {rows}",
             (ingested_at, spec.source_file, spec.load_id),

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from ..faults import crash_point
+from .envelopes import DELETE, SHAPES, SOFT_DELETE, UPSERT, detect_shape
 from .lean import lean_parser
 from .lines import LineRules, blocks
 from .records import LONG_DIGITS, RecordParser, Reject, excerpt
@@ -60,9 +61,11 @@ class RecordReader:
                  batch_size: int = 50_000, max_rejects: int | None = None,
                  max_future: timedelta = timedelta(days=366),
                  progress: Callable[[int], None] | None = None,
-                 chunk_rows: int = CHUNK_ROWS, lean: bool = True):
+                 chunk_rows: int = CHUNK_ROWS, lean: bool = True, shape: str = "auto"):
         self.path = Path(path)
-        self.parser = RecordParser(id_field, updated_field, max_future)
+        self.shape = detect_shape(self.path) if shape in (None, "auto") else shape
+        envelope = SHAPES[self.shape](id_field, updated_field) if self.shape in SHAPES else None
+        self.parser = RecordParser(id_field, updated_field, max_future, envelope)
         self.with_updated = updated_field is not None
         self.batch_size = batch_size
         self.max_rejects = max_rejects
@@ -72,6 +75,10 @@ class RecordReader:
         self.rejects: list[tuple[int, str, str]] = []
         self.rows_read = self.blank_lines = self.bytes_read = 0
         self.stopped = False  # past max_rejects
+        # The file's deletes, by id: (line number, change time, soft). A delete
+        # is not a chunk row; an upsert on a later line of the same id cancels
+        # it (a re-insert). Held in memory: one small entry per deleted id.
+        self.deletes: dict[str, tuple[int, datetime | None, bool]] = {}
         self._late: list = []
 
     def add_late_rejects(self, rejects) -> None:
@@ -80,7 +87,7 @@ class RecordReader:
 
     def __iter__(self) -> Iterator[Chunk]:
         rules = LineRules(self.path)
-        lean, odd, strict = self._lean, self._odd_line, self._strict
+        lean, odd, strict, deletes = self._lean, self._odd_line, self._strict, self.deletes
         chunk_rows, batch_size = self.chunk_rows, self.batch_size
         chunk, (add_number, add_id, add_payload, add_hash, add_stamp, add_offset) = _fresh()
         rows = chunk_bytes = 0  # of the open chunk
@@ -104,6 +111,12 @@ class RecordReader:
                 else:  # the plain case: no call but the lean parser's
                     parsed = lean(raw) or strict(raw, number)
                 lines += 1
+                if deletes and parsed is not None and parsed[0] in deletes:
+                    del deletes[parsed[0]]  # a later line of a deleted id
+                if parsed is not None and len(parsed) > 3 and parsed[3] != UPSERT:
+                    deletes[parsed[0]] = (number, parsed[2], parsed[3] == SOFT_DELETE)
+                    if parsed[3] == DELETE:
+                        continue
                 if parsed is not None:
                     add_number(number)
                     add_id(parsed[0])
