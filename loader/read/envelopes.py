@@ -23,7 +23,6 @@ the record is written and then marked deleted, like an envelope's delete.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from pathlib import Path
 
 import orjson
 
@@ -130,24 +129,4 @@ def shape_of(obj) -> str:
         for name, shape in SHAPES.items():
             if shape.matches(obj):
                 return name
-    return "plain"
-
-
-def detect_shape(path: Path, first_lines: int = 20) -> str:
-    """The shape of the file's first JSON object line ('plain' when none parses)."""
-    from .lines import blocks  # the line splitter (gzip, BOM, CRLF) every read uses
-
-    seen = 0
-    for block in blocks(path):
-        for raw in block.lines:
-            text = raw.strip().lstrip(b"\xef\xbb\xbf")
-            if not text.startswith(b"{"):
-                continue
-            try:
-                return shape_of(orjson.loads(text))
-            except orjson.JSONDecodeError:
-                seen += 1
-                if seen >= first_lines:
-                    return "plain"
-        break
     return "plain"

@@ -21,8 +21,10 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Callable, Iterator
 
+import orjson
+
 from ..faults import crash_point
-from .envelopes import DELETE, SHAPES, SOFT_DELETE, UPSERT, detect_shape
+from .envelopes import DELETE, SHAPES, SOFT_DELETE, UPSERT, shape_of
 from .lean import lean_parser
 from .lines import LineRules, blocks
 from .records import LONG_DIGITS, RecordParser, Reject, excerpt
@@ -63,7 +65,7 @@ class RecordReader:
                  progress: Callable[[int], None] | None = None,
                  chunk_rows: int = CHUNK_ROWS, lean: bool = True, shape: str = "auto"):
         self.path = Path(path)
-        self.shape = detect_shape(self.path) if shape in (None, "auto") else shape
+        self.shape = _detect_shape(self.path) if shape in (None, "auto") else shape
         envelope = SHAPES[self.shape](id_field, updated_field) if self.shape in SHAPES else None
         self.parser = RecordParser(id_field, updated_field, max_future, envelope)
         self.with_updated = updated_field is not None
@@ -111,12 +113,9 @@ class RecordReader:
                 else:  # the plain case: no call but the lean parser's
                     parsed = lean(raw) or strict(raw, number)
                 lines += 1
-                if deletes and parsed is not None and parsed[0] in deletes:
-                    del deletes[parsed[0]]  # a later line of a deleted id
-                if parsed is not None and len(parsed) > 3 and parsed[3] != UPSERT:
-                    deletes[parsed[0]] = (number, parsed[2], parsed[3] == SOFT_DELETE)
-                    if parsed[3] == DELETE:
-                        continue
+                if parsed is not None and (deletes or len(parsed) > 3) \
+                        and not self._upsert(parsed, number):
+                    continue
                 if parsed is not None:
                     add_number(number)
                     add_id(parsed[0])
@@ -148,6 +147,15 @@ class RecordReader:
         if rows:
             yield chunk
         self._end_batch(lines, blank, nbytes)
+
+    def _upsert(self, parsed: tuple, number: int) -> bool:
+        """Note a delete (and cancel an earlier one on a later upsert of its id);
+        whether the record is also a row of the chunk (all but a delete record)."""
+        self.deletes.pop(parsed[0], None)
+        op = parsed[3] if len(parsed) > 3 else UPSERT
+        if op != UPSERT:
+            self.deletes[parsed[0]] = (number, parsed[2], op == SOFT_DELETE)
+        return op != DELETE
 
     def _odd_line(self, raw: bytes, number: int, offset: int, careful: bool, rules: LineRules):
         """A line that is not plainly a record: the odd-line rules, then a verdict:
@@ -185,3 +193,20 @@ class RecordReader:
         return self.stopped
 
 
+
+
+def _detect_shape(path: Path, tries: int = 20) -> str:
+    """The shape of the file's first JSON object line in its first block ('plain'
+    when none of the first `tries` candidates parses)."""
+    for block in blocks(path):
+        for raw in block.lines:
+            text = raw.strip().lstrip(b"\xef\xbb\xbf")
+            if text.startswith(b"{"):
+                try:
+                    return shape_of(orjson.loads(text))
+                except orjson.JSONDecodeError:
+                    tries -= 1
+                    if tries <= 0:
+                        break
+        break
+    return "plain"
