@@ -213,8 +213,8 @@ def format_load(r) -> str:
                 f"(load {r.previous_load_id}); nothing written. Use --force to load it again.")
     return (
         f"{r.source_file} -> {r.target_table}: read {r.rows_read}, written {r.rows_written} "
-        f"(new {r.inserted}, changed {r.updated}, deleted {r.deleted}), "
-        f"skipped {r.rows_skipped}, "
+        f"(new {r.inserted}, changed {r.updated}"
+        f"{f', deleted {r.deleted}' if r.deleted else ''}), skipped {r.rows_skipped}, "
         f"rejected {r.rows_rejected} in {r.seconds:.2f}s ({r.rows_per_second:,.0f} rows/s)"
     )
 
@@ -269,12 +269,13 @@ def format_report(report) -> str:
     lines = ["", "== Loads"]
     per_source: dict[str, list[int]] = {}
     for r in report.loads:
-        agg = per_source.setdefault(r.source_name, [0, 0, 0, 0])
-        for i, v in enumerate((r.rows_read, r.rows_written, r.rows_skipped, r.rows_rejected)):
+        agg = per_source.setdefault(r.source_name, [0, 0, 0, 0, 0])
+        for i, v in enumerate((r.rows_read, r.rows_written, r.rows_skipped, r.rows_rejected,
+                               r.deleted)):
             agg[i] += v
-    for name, (read, written, skipped, rejected) in per_source.items():
+    for name, (read, written, skipped, rejected, deleted) in per_source.items():
         lines.append(f"  {name}: read {read}, written {written}, skipped {skipped}, "
-                     f"rejected {rejected}")
+                     f"rejected {rejected}" + (f", deleted {deleted}" if deleted else ""))
     for err in report.load_errors:
         lines.append(f"  FAILED: {err}")
     if report.dbt is not None:

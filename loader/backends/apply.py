@@ -97,6 +97,9 @@ def apply(backend, staged, spec: LoadSpec) -> ApplyResult:
     )
 
 
+DELETES_TYPES = {"id": "text", "deleted_at": "timestamp", "soft": "int"}
+
+
 def stage_deletes(backend, deletes: dict) -> None:
     """_deletes (id, deleted_at, soft): the file's deletes (RecordReader.deletes)."""
     backend.execute("drop table if exists _deletes")
