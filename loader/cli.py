@@ -261,6 +261,8 @@ def run(data_dir, config_path, demo, no_build, lock_timeout, silent, target_name
                           on_wait=None if silent else _echo_err)
     if not silent:
         click.echo(format_report(report))
+    for warning in report.warnings:
+        _echo_err(f"warning: {warning}")
     if not report.ok:
         sys.exit(1)
 
@@ -278,6 +280,8 @@ def format_report(report) -> str:
                      f"rejected {rejected}" + (f", deleted {deleted}" if deleted else ""))
     for err in report.load_errors:
         lines.append(f"  FAILED: {err}")
+    for warning in report.warnings:
+        lines.append(f"  WARNING: {warning}")
     if report.dbt is not None:
         models = [n for n in report.dbt.nodes if "model" in n["resource_type"]]
         lines += ["", f"== dbt build ({'ok' if report.dbt.success else 'FAILED'}): "

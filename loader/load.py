@@ -175,6 +175,15 @@ def _loaded_meanwhile(backend, opts: LoadOptions, sha: str) -> str | None:
 
 def _check_reject_limit(path: Path, opts: LoadOptions, result: LoadResult,
                         rejects: list) -> None:
+    if rejects and len(rejects) == result.rows_read:
+        error = RejectLimitExceeded(
+            f"{path}: every line ({len(rejects)}) was rejected (first at line "
+            f"{rejects[0][0]}: {rejects[0][1]}); nothing was loaded",
+            f"See meta.load_reject where load_id = '{result.load_id}': is it the right file, "
+            "--id-field and --shape for this source?",
+        )
+        error.rejects = rejects
+        raise error
     if len(rejects) <= opts.max_rejects:
         return
     error = RejectLimitExceeded(

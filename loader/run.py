@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import audit
 from .backends import backend_for
 from .dbt_build import DbtOutcome, run_dbt
-from .errors import LoaderError
+from .errors import ConfigError, LoaderError
 from .load import LoadResult, load_file
 from .pipeline import read_pipeline
 from .profiles import Target
@@ -21,6 +22,7 @@ class RunReport:
     dbt: DbtOutcome | None = None
     dq_rows: list[tuple] = field(default_factory=list)
     schema_changes: list[tuple] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # printed under "== Loads"
 
     @property
     def failed_error_checks(self) -> list[tuple]:
@@ -36,10 +38,17 @@ def run_pipeline(target: Target, project_dir: Path, data_dir: Path, config: Path
                  build: bool = True, quiet_dbt: bool = False, lock_timeout: float = 60.0,
                  on_load=None, on_wait=None) -> RunReport:
     """Every source's files in order, then `dbt build` and what its hooks recorded."""
+    if not data_dir.is_dir():
+        raise ConfigError(f"--data-dir {data_dir} does not exist (or is not a directory)",
+                          "Pass the directory that holds the batch folders, or --demo")
     report = RunReport()
     for source in read_pipeline(config):
         opts = source.load_options(lock_timeout=lock_timeout)
-        for path in source.matching_files(data_dir):
+        paths = source.matching_files(data_dir)
+        if not paths:
+            _no_files(report, target, source, data_dir, lock_timeout)
+        loaded_before = len(report.loads)
+        for path in paths:
             try:
                 result = load_file(path, opts, target, on_wait=on_wait)
             except LoaderError as exc:
@@ -50,6 +59,9 @@ def run_pipeline(target: Target, project_dir: Path, data_dir: Path, config: Path
             report.loads.append(result)
             if on_load:
                 on_load(result, None)
+        new = [r for r in report.loads[loaded_before:] if r.status == "success"]
+        if new and not sum(r.rows_read for r in new):
+            _nothing_read(report, target, source.name, lock_timeout)
     if build:
         report.dbt = run_dbt(["build"], project_dir, target.profiles_dir, target.name,
                              quiet=quiet_dbt)
@@ -68,3 +80,38 @@ def collect_findings(report: RunReport, target: Target, lock_timeout: float) -> 
             backend, report.dbt.invocation_id)
     finally:
         backend.close()
+
+
+def _no_files(report: RunReport, target: Target, source, data_dir: Path,
+              lock_timeout: float) -> None:
+    """A configured source with no file under data_dir: warned and recorded in job_run."""
+    message = (f"{source.name}: no file matches {source.files!r} under {data_dir}; "
+               "nothing loaded for it")
+    report.warnings.append(message)
+    backend = backend_for(target)
+    backend.connect(lock_timeout)
+    try:
+        backend.begin()
+        backend.ensure_meta()
+        backend.commit()
+        audit.record_warning(backend, uuid.uuid4().hex, f"load {source.name}", message)
+        usual = audit.rows_usually_written(backend, source.name)
+    finally:
+        backend.close()
+    if usual:
+        report.warnings.append(f"{source.name}: 0 rows this run; its loads usually "
+                               f"write about {usual} rows")
+
+
+def _nothing_read(report: RunReport, target: Target, source_name: str,
+                  lock_timeout: float) -> None:
+    """New files that held no record, for a source that usually delivers."""
+    backend = backend_for(target)
+    backend.connect(lock_timeout)
+    try:
+        usual = audit.rows_usually_written(backend, source_name)
+    finally:
+        backend.close()
+    if usual:
+        report.warnings.append(f"{source_name}: 0 rows this run; its loads usually "
+                               f"write about {usual} rows")
