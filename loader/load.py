@@ -175,23 +175,20 @@ def _loaded_meanwhile(backend, opts: LoadOptions, sha: str) -> str | None:
 
 def _check_reject_limit(path: Path, opts: LoadOptions, result: LoadResult,
                         rejects: list) -> None:
-    if rejects and len(rejects) == result.rows_read:
-        error = RejectLimitExceeded(
-            f"{path}: every line ({len(rejects)}) was rejected (first at line "
-            f"{rejects[0][0]}: {rejects[0][1]}); nothing was loaded",
-            f"See meta.load_reject where load_id = '{result.load_id}': is it the right file, "
-            "--id-field and --shape for this source?",
-        )
-        error.rejects = rejects
-        raise error
-    if len(rejects) <= opts.max_rejects:
+    """Past max_rejects, or every line rejected: the load fails, writing nothing."""
+    if len(rejects) > opts.max_rejects:
+        problem = f"more than {opts.max_rejects} lines rejected"
+        hint = (f"See meta.load_reject where load_id = '{result.load_id}', fix the file, "
+                f"or raise the limit (Try --max-rejects {max(100, opts.max_rejects * 10)})")
+    elif rejects and len(rejects) == result.rows_read:
+        problem = f"every line ({len(rejects)}) was rejected"
+        hint = (f"See meta.load_reject where load_id = '{result.load_id}': is it the right "
+                "file, --id-field and --shape for this source?")
+    else:
         return
     error = RejectLimitExceeded(
-        f"{path}: more than {opts.max_rejects} lines rejected "
-        f"(first at line {rejects[0][0]}: {rejects[0][1]}); nothing was loaded",
-        f"See meta.load_reject where load_id = '{result.load_id}', fix the file, "
-        f"or raise the limit (Try --max-rejects {max(100, opts.max_rejects * 10)})",
-    )
+        f"{path}: {problem} (first at line {rejects[0][0]}: {rejects[0][1]}); "
+        "nothing was loaded", hint)
     error.rejects = rejects
     raise error
 
