@@ -298,7 +298,8 @@ def format_report(report) -> str:
             lines.append(f"  {status} [{severity}] {name}: {failing} rows, e.g. {samples}")
         passed = sum(1 for r in report.dq_rows if r[2] == "pass")
         lines.append(f"  {passed} of {len(report.dq_rows)} checks passed")
-        lines += ["", "== Schema changes"]
+    if report.dbt is not None or report.schema_changes:
+        lines += ["", "== Schema changes (tables, and payload keys: key_*)"]
         for schema, table, change, column in report.schema_changes:
             lines.append(f"  {change}: {schema}.{table}" + (f".{column}" if column else ""))
         if not report.schema_changes:

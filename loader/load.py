@@ -25,6 +25,7 @@ import orjson
 from . import audit, read
 from .backends import backend_for
 from .backends.apply import LoadSpec
+from .drift import record_drift
 from .errors import RejectLimitExceeded
 from .faults import crash_point
 from .options import LoadOptions
@@ -55,6 +56,7 @@ class LoadResult:
     watermark_after: str | None = None
     previous_load_id: str | None = None
     first_rejects: list = field(default_factory=list)
+    drift: list = field(default_factory=list)  # [(change_type, JSON path)], drift.py
     started_at: datetime | None = None
     file_fingerprint: str | None = None  # meta.load_file.file_stat, not a metric
     file_sha256: str | None = None  # meta.load_file.file_sha256, not a metric
@@ -131,6 +133,7 @@ def _load(backend, path: Path, opts: LoadOptions, result: LoadResult, fingerprin
             backend.rollback()
             return _finish_skipped(backend, result, previous, started)
         applied = backend.apply(staged, spec)
+        result.drift = record_drift(backend, spec, reader.profile)
     finally:
         staged.close()
     audit.insert_rejects(backend, result.load_id, str(path), reader.rejects)

@@ -23,6 +23,7 @@ class RunReport:
     dq_rows: list[tuple] = field(default_factory=list)
     schema_changes: list[tuple] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)  # printed under "== Loads"
+    drift: list[tuple] = field(default_factory=list)  # payload drift of the loads
 
     @property
     def failed_error_checks(self) -> list[tuple]:
@@ -57,11 +58,14 @@ def run_pipeline(target: Target, project_dir: Path, data_dir: Path, config: Path
                     on_load(None, str(exc))
                 continue
             report.loads.append(result)
+            schema, name = opts.schema_and_name
+            report.drift.extend((schema, name, change, path) for change, path in result.drift)
             if on_load:
                 on_load(result, None)
         new = [r for r in report.loads[loaded_before:] if r.status == "success"]
         if new and not sum(r.rows_read for r in new):
             _nothing_read(report, target, source.name, lock_timeout)
+    report.schema_changes = list(report.drift)
     if build:
         report.dbt = run_dbt(["build"], project_dir, target.profiles_dir, target.name,
                              quiet=quiet_dbt)
@@ -78,6 +82,7 @@ def collect_findings(report: RunReport, target: Target, lock_timeout: float) -> 
     try:
         report.dq_rows, report.schema_changes = audit.run_findings(
             backend, report.dbt.invocation_id)
+        report.schema_changes = [*report.drift, *report.schema_changes]
     finally:
         backend.close()
 

@@ -22,7 +22,7 @@ LAYERS = [
     {"cli"},
     {"run", "status"},
     {"load", "pipeline"},
-    {"read", "backends", "audit", "dbt_build", "simulate"},
+    {"read", "backends", "audit", "drift", "dbt_build", "simulate"},
     {"options", "profiles"},
     {"contract", "identifiers", "odbc", "progress", "faults"},
     {"errors", "__init__"},

@@ -121,6 +121,8 @@ class Debezium(Envelope):
 
 
 SHAPES: dict[str, type[Envelope]] = {"cd2": CanvasData2, "debezium": Debezium}
+# Where each envelope holds the record (what the payload key profile reads).
+CONTENT_KEYS = {"cd2": "value", "debezium": "after"}
 
 
 def shape_of(obj) -> str:

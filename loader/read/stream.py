@@ -24,8 +24,9 @@ from typing import Callable, Iterator
 import orjson
 
 from ..faults import crash_point
-from .envelopes import DELETE, SHAPES, SOFT_DELETE, UPSERT, shape_of
+from .envelopes import CONTENT_KEYS, DELETE, SHAPES, SOFT_DELETE, UPSERT, shape_of
 from .lean import lean_parser
+from .profile import KeyProfile
 from .lines import LineRules, blocks
 from .records import LONG_DIGITS, RecordParser, Reject, excerpt
 
@@ -81,6 +82,7 @@ class RecordReader:
         # is not a chunk row; an upsert on a later line of the same id cancels
         # it (a re-insert). Held in memory: one small entry per deleted id.
         self.deletes: dict[str, tuple[int, datetime | None, bool]] = {}
+        self.profile = KeyProfile(CONTENT_KEYS.get(self.shape))
         self._late: list = []
 
     def add_late_rejects(self, rejects) -> None:
@@ -88,6 +90,12 @@ class RecordReader:
         self._late.extend(rejects or ())
 
     def __iter__(self) -> Iterator[Chunk]:
+        """The file's chunks; each also feeds the key profile (profile.py)."""
+        for chunk in self._chunks():
+            self.profile.add_chunk(chunk)
+            yield chunk
+
+    def _chunks(self) -> Iterator[Chunk]:
         rules = LineRules(self.path)
         lean, odd, strict, deletes = self._lean, self._odd_line, self._strict, self.deletes
         chunk_rows, batch_size = self.chunk_rows, self.batch_size
