@@ -319,7 +319,10 @@ def _line(kind, value, entity: str, cd2: bool, sent: dict):
     return None if cd2 and value.startswith("{") else value  # a bad line
 
 
-def _write_batch(root, number: int, batch: dict, sent: dict, models: dict) -> None:
+def _write_batch(root, number: int, batch: dict, sent: dict, models: dict) -> bool:
+    """Write the batch's files and apply them to the models; True when a file's
+    every line is bad (its load fails, writing nothing)."""
+    failed = False
     folder = root / f"batch-{number:04d}"
     folder.mkdir(parents=True)
     for entity in ENTITIES:
@@ -337,7 +340,11 @@ def _write_batch(root, number: int, batch: dict, sent: dict, models: dict) -> No
                 sent[(entity, cd2)].append(line)
         data = "".join(line + "\n" for line in lines).encode()
         (folder / f"canvas_{entity}.jsonl").write_bytes(data)  # always: even empty
-        models[entity].load(data, ops)
+        if lines and not ops:
+            failed = True  # every line rejected: the load fails
+        else:
+            models[entity].load(data, ops)
+    return failed
 
 
 def _assert_raw_matches(env, models: dict) -> None:
@@ -384,8 +391,8 @@ def test_incremental_property_raw_latest_and_build_equals_full_refresh(env, batc
     sent = {(e, cd2): [] for e in ENTITIES for cd2 in (False, True)}
     models = {e: RawModel(incremental=e in UPDATED) for e in ENTITIES}
     for number, batch in enumerate(batches, start=1):
-        _write_batch(data, number, batch, sent, models)
+        failed = _write_batch(data, number, batch, sent, models)
         env.cli("run", "--data-dir", data, "--no-build", "--silent",
-                "--config", PROJECT_DIR / "pipeline.yml")
+                "--config", PROJECT_DIR / "pipeline.yml", expect=1 if failed else 0)
         _assert_raw_matches(env, models)
         _assert_incremental_equals_full_refresh(env, number)
