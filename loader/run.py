@@ -39,11 +39,12 @@ def run_pipeline(target: Target, project_dir: Path, data_dir: Path, config: Path
                  build: bool = True, quiet_dbt: bool = False, lock_timeout: float = 60.0,
                  on_load=None, on_wait=None) -> RunReport:
     """Every source's files in order, then `dbt build` and what its hooks recorded."""
+    sources = read_pipeline(config)  # a config error first
     if not data_dir.is_dir():
         raise ConfigError(f"--data-dir {data_dir} does not exist (or is not a directory)",
                           "Pass the directory that holds the batch folders, or --demo")
     report = RunReport()
-    for source in read_pipeline(config):
+    for source in sources:
         opts = source.load_options(lock_timeout=lock_timeout)
         paths = source.matching_files(data_dir)
         if not paths:
