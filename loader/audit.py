@@ -47,6 +47,31 @@ def job_finish(backend, run_id: str, status: str, metrics_json: str, error: str 
     )
 
 
+def record_warning(backend, run_id: str, job_name: str, message: str) -> None:
+    """A job_run row with status 'warn' (e.g. a configured source that matched no
+    file), committed on its own."""
+    p = backend.param
+    backend.begin()
+    backend.execute(
+        f"insert into {META}.job_run (run_id, job_name, status, started_at, ended_at, "
+        f"duration_ms, metrics_json, error_message) values ({p}, {p}, 'warn', "
+        f"{backend.now_sql()}, {backend.now_sql()}, 0, '{{}}', {p})",
+        (run_id, job_name, message[:4000]),
+    )
+    backend.commit()
+
+
+def rows_usually_written(backend, source_name: str) -> int:
+    """The average rows written by the source's successful loads that wrote any
+    (0 when it never delivered)."""
+    p = backend.param
+    return int(backend.scalar(
+        f"select coalesce(avg(rows_written), 0) from {META}.load_file "
+        f"where source_name = {p} and status = 'success' and rows_written > 0",
+        (source_name,),
+    ) or 0)
+
+
 def find_loaded_file(backend, target_table: str, sha256: str) -> str | None:
     """The load that successfully loaded this content into the table, if any."""
     p = backend.param

@@ -20,7 +20,7 @@ from . import __version__
 from .errors import ConfigError, LoaderError
 from .load import load_file
 from .odbc import connection_string_secrets
-from .options import LoadOptions
+from .options import SHAPE_NAMES, LoadOptions
 from .profiles import Target, find_project_dir, load_target
 from .progress import progress_bar, status_line
 from .summary import format_load, format_report, skipped_files_line
@@ -237,12 +237,15 @@ def simulate(out_dir, seed, students, courses, assignments_per_course, submissio
 @click.option("--max-rejects", default=100, show_default=True,
               help="Fail the load (writing nothing) past this many bad lines.")
 @click.option("--force", is_flag=True, help="Load even if this exact file was loaded before.")
+@click.option("--shape", type=click.Choice(SHAPE_NAMES), default="auto", show_default=True,
+              help="Record shape: plain records, Canvas Data 2 or Debezium envelopes "
+                   "(auto: from the first record).")
 @lock_timeout_option(60.0, "Seconds to wait for another load of the same source.")
 @silent_option()
 @target_options
 @handle_errors
 def load(file, table, id_field, source_name, incremental, updated_field, max_rejects, force,
-         lock_timeout, silent, target_name, profiles_dir, project_dir):
+         shape, lock_timeout, silent, target_name, profiles_dir, project_dir):
     """Load one JSONL file (or .jsonl.gz) into a raw table.
 
     Unchanged records are not rewritten; bad lines go to meta.load_reject.
@@ -252,6 +255,7 @@ def load(file, table, id_field, source_name, incremental, updated_field, max_rej
     options = LoadOptions(
         table=table, id_field=id_field, source_name=source_name, updated_field=updated_field,
         incremental=incremental, max_rejects=max_rejects, force=force, lock_timeout=lock_timeout,
+        shape=shape,
     )
     target, _ = _target(target_name, profiles_dir, project_dir)
     size = file.stat().st_size if file.is_file() else None
@@ -342,6 +346,8 @@ def run(data_dir, config_path, demo, no_build, do_extract, sources, select, excl
 
         write_report(target, report_path, lock_timeout)
         say(f"report: {report_path}")
+    for warning in report.warnings:
+        _echo_err(f"warning: {warning}")
     if not report.ok:
         sys.exit(1)
 

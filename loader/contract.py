@@ -29,6 +29,10 @@ META_SCHEMA = "meta"
 
 # The raw columns' names, in order (read on first access, see __getattr__).
 RAW_COLUMNS: tuple[str, ...]
+# The raw columns a load writes when it inserts a record: all but these, which
+# later steps set (the delete step sets deleted_at; NULL on every insert).
+SET_LATER = ("deleted_at",)
+WRITTEN_COLUMNS: tuple[str, ...]
 
 # libyaml when PyYAML has it: the pure-Python parser takes ~15 ms per load here.
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -99,6 +103,8 @@ def _types(engine: str) -> dict[str, str]:
 def __getattr__(name: str):
     if name == "RAW_COLUMNS":
         return tuple(c[0] for c in _contract()["raw_columns"])
+    if name == "WRITTEN_COLUMNS":
+        return tuple(c[0] for c in _contract()["raw_columns"] if c[0] not in SET_LATER)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 

@@ -25,6 +25,7 @@ import orjson
 from . import audit, read
 from .backends import backend_for
 from .backends.apply import LoadSpec
+from .drift import record_drift
 from .errors import RejectLimitExceeded
 from .faults import crash_point
 from .options import LoadOptions
@@ -44,6 +45,7 @@ class LoadResult:
     rows_rejected: int = 0
     inserted: int = 0
     updated: int = 0
+    deleted: int = 0  # rows marked deleted (envelope deletes and soft deletes)
     unchanged: int = 0
     below_watermark: int = 0
     duplicates_in_file: int = 0
@@ -54,6 +56,7 @@ class LoadResult:
     watermark_after: str | None = None
     previous_load_id: str | None = None
     first_rejects: list = field(default_factory=list)
+    drift: list = field(default_factory=list)  # [(change_type, JSON path)], drift.py
     started_at: datetime | None = None
     file_fingerprint: str | None = None  # meta.load_file.file_stat, not a metric
     file_sha256: str | None = None  # meta.load_file.file_sha256, not a metric
@@ -115,7 +118,7 @@ def _load(backend, path: Path, opts: LoadOptions, result: LoadResult, fingerprin
     reader = read.RecordReader(
         path, id_field=opts.id_field, updated_field=opts.updated_field,
         batch_size=opts.batch_size, max_rejects=opts.max_rejects, max_future=opts.max_future,
-        progress=progress, chunk_rows=backend.chunk_rows)
+        progress=progress, chunk_rows=backend.chunk_rows, shape=opts.shape)
     try:
         staged = backend.stager(spec).stage(reader)
     finally:
@@ -130,6 +133,7 @@ def _load(backend, path: Path, opts: LoadOptions, result: LoadResult, fingerprin
             backend.rollback()
             return _finish_skipped(backend, result, previous, started)
         applied = backend.apply(staged, spec)
+        result.drift = record_drift(backend, spec, reader.profile)
     finally:
         staged.close()
     audit.insert_rejects(backend, result.load_id, str(path), reader.rejects)
@@ -174,14 +178,20 @@ def _loaded_meanwhile(backend, opts: LoadOptions, sha: str) -> str | None:
 
 def _check_reject_limit(path: Path, opts: LoadOptions, result: LoadResult,
                         rejects: list) -> None:
-    if len(rejects) <= opts.max_rejects:
+    """Past max_rejects, or every line rejected: the load fails, writing nothing."""
+    if len(rejects) > opts.max_rejects:
+        problem = f"more than {opts.max_rejects} lines rejected"
+        hint = (f"See them with `loader rejects {result.load_id}`, fix the file, "
+                f"or raise the limit (Try --max-rejects {max(100, opts.max_rejects * 10)})")
+    elif rejects and len(rejects) == result.rows_read:
+        problem = f"every line ({len(rejects)}) was rejected"
+        hint = (f"See them with `loader rejects {result.load_id}`: is it the right "
+                "file, --id-field and --shape for this source?")
+    else:
         return
     error = RejectLimitExceeded(
-        f"{path}: more than {opts.max_rejects} lines rejected "
-        f"(first at line {rejects[0][0]}: {rejects[0][1]}); nothing was loaded",
-        f"See them with `loader rejects {result.load_id}`, fix the file, "
-        f"or raise the limit (Try --max-rejects {max(100, opts.max_rejects * 10)})",
-    )
+        f"{path}: {problem} (first at line {rejects[0][0]}: {rejects[0][1]}); "
+        "nothing was loaded", hint)
     error.rejects = rejects
     raise error
 
@@ -197,6 +207,7 @@ def _count_read(result: LoadResult, reader: read.RecordReader) -> None:
 def _count_applied(result: LoadResult, applied) -> None:
     result.inserted = applied.inserted
     result.updated = applied.updated
+    result.deleted = applied.deleted
     result.unchanged = applied.unchanged
     result.below_watermark = applied.below_watermark
     result.duplicates_in_file = applied.duplicates_in_file
@@ -232,7 +243,7 @@ def _record_failure(backend, result: LoadResult, exc: BaseException, started: fl
     result.status = "failed"
     result.seconds = time.monotonic() - started
     # Nothing was written: every line read that was not rejected counts as skipped.
-    result.rows_written = result.inserted = result.updated = 0
+    result.rows_written = result.inserted = result.updated = result.deleted = 0
     result.rows_skipped = max(result.rows_read - result.rows_rejected, 0)
     message = str(exc) or type(exc).__name__
     try:

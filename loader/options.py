@@ -14,12 +14,17 @@ from datetime import timedelta
 from .errors import LoaderError
 from .identifiers import check_field_name, check_source_name, parse_table_name
 
+# The record shapes a source can declare (loader/read/envelopes.py reads them).
+SHAPE_NAMES = ("auto", "plain", "cd2", "debezium")
+
 # How each setting is written, and how a value is given to it, per origin.
 SPELLINGS = {
     "cli": {"id_field": "--id-field", "updated_field": "--updated-field",
-            "incremental": "--incremental", "max_rejects": "--max-rejects", "give": " "},
+            "incremental": "--incremental", "max_rejects": "--max-rejects", "shape": "--shape",
+            "give": " "},
     "pipeline": {"id_field": "id_field", "updated_field": "updated_field",
-                 "incremental": "incremental", "max_rejects": "max_rejects", "give": ": "},
+                 "incremental": "incremental", "max_rejects": "max_rejects", "shape": "shape",
+                 "give": ": "},
 }
 
 
@@ -35,6 +40,7 @@ class LoadOptions:
     lock_timeout: float = 60.0
     batch_size: int = 50_000
     max_future: timedelta = timedelta(days=366)
+    shape: str = "auto"  # plain | cd2 | debezium | auto (read/envelopes.py)
     spelling: InitVar[str] = "cli"
 
     def __post_init__(self, spelling: str) -> None:
@@ -50,6 +56,9 @@ class LoadOptions:
                 "Name the record's change timestamp, "
                 f"e.g. {words['updated_field']}{words['give']}updated_at",
             )
+        if self.shape not in SHAPE_NAMES:
+            raise LoaderError(f"{words['shape']} must be one of {', '.join(SHAPE_NAMES)}, "
+                              f"not {self.shape!r}")
         if self.max_rejects < 0:
             raise LoaderError(f"{words['max_rejects']} must be 0 or more")
         self.table = f"{schema}.{name}"

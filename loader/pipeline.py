@@ -36,7 +36,7 @@ class SourceConfig:
         return replace(self.options, **overrides)
 
 
-_KEYS = ("name", "table", "files", "id_field", "updated_field", "incremental")
+_KEYS = ("name", "table", "files", "id_field", "updated_field", "incremental", "shape")
 
 
 def read_pipeline(path: Path) -> list[SourceConfig]:
@@ -76,7 +76,7 @@ def _source(entry, where: str) -> SourceConfig:
     if unknown:
         raise ConfigError(f"{where} has an unknown key {unknown[0]!r}",
                           f"Known keys: {', '.join(_KEYS)}")
-    for key in ("name", "table", "files", "id_field", "updated_field"):
+    for key in ("name", "table", "files", "id_field", "updated_field", "shape"):
         value = entry.get(key)
         if key in entry and not (isinstance(value, str) and value.strip()):
             if key == "updated_field" and value is None:
@@ -93,7 +93,7 @@ def _source(entry, where: str) -> SourceConfig:
         options = LoadOptions(
             table=entry["table"], id_field=entry.get("id_field", "id"), source_name=entry["name"],
             updated_field=entry.get("updated_field"), incremental=incremental,
-            spelling="pipeline",
+            shape=entry.get("shape", "auto"), spelling="pipeline",
         )
     except LoaderError as exc:
         raise ConfigError(f"{where}: {exc.message}", exc.hint) from None
@@ -112,7 +112,8 @@ def read_volume_settings(path: Path) -> VolumeSettings:
     known = [f.name for f in fields(VolumeSettings)]
     for key, value in block.items():
         if key not in known:
-            raise ConfigError(f"{where} has an unknown key {key!r}", f"Known keys: {', '.join(known)}")
+            raise ConfigError(f"{where} has an unknown key {key!r}",
+                              f"Known keys: {', '.join(known)}")
         if key == "severity" and value not in ("warn", "error"):
             raise ConfigError(f"{where}.severity must be warn or error, not {value!r}")
         if key in ("min_ratio", "max_shrink") and not (

@@ -24,6 +24,8 @@ class RunReport:
     dbt: DbtOutcome | None = None
     dq_rows: list[tuple] = field(default_factory=list)
     schema_changes: list[tuple] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # printed under "== Loads"
+    drift: list[tuple] = field(default_factory=list)  # payload drift of the loads
 
     @property
     def failed_error_checks(self) -> list[tuple]:
@@ -54,24 +56,15 @@ def run_pipeline(target: Target, project_dir: Path, data_dir: Path, config: Path
     """Every (or each named) source's files in order, `dbt source freshness` for those
     sources, `dbt build` (with dbt_args, e.g. --select), the volume checks, and what
     dbt's hooks and the checks recorded for the run."""
+    selected = select_sources(read_pipeline(config), sources, config)  # config errors first
+    if not data_dir.is_dir():
+        raise ConfigError(f"--data-dir {data_dir} does not exist (or is not a directory)",
+                          "Pass the directory that holds the batch folders, or --demo")
     report = RunReport()
-    selected = select_sources(read_pipeline(config), sources, config)
     volume = volume or read_volume_settings(config)
     for source in selected:
-        opts = source.load_options(lock_timeout=lock_timeout)
-        for path in source.matching_files(data_dir):
-            try:
-                with progress(path) if progress else nullcontext(None) as bar:
-                    result = load_file(path, opts, target, on_wait=on_wait,
-                                       progress=bar.update if bar else None)
-            except LoaderError as exc:
-                report.load_errors.append(str(exc))
-                if on_load:
-                    on_load(None, str(exc))
-                continue
-            report.loads.append(result)
-            if on_load:
-                on_load(result, None)
+        _load_source(report, source, target, data_dir, lock_timeout, on_load, on_wait,
+                     progress)
     freshness = run_dbt(["source", "freshness"], project_dir, target.profiles_dir, target.name,
                         silent=True)
     # Only the run's own sources: another source's empty table is not this run's finding.
@@ -102,5 +95,70 @@ def record_checks(report: RunReport, target: Target, run_id: str, freshness: Dbt
             checks.check_table_volume(backend, run_id, volume)
         backend.commit()
         report.dq_rows, report.schema_changes = audit.run_findings(backend, run_id)
+        report.schema_changes = [*report.drift, *report.schema_changes]
     finally:
         backend.close()
+
+
+def _load_source(report: RunReport, source, target: Target, data_dir: Path,
+                 lock_timeout: float, on_load, on_wait, progress) -> None:
+    """One source's files, in name order; a source with no file, or whose new files
+    held no record, is a warning."""
+    opts = source.load_options(lock_timeout=lock_timeout)
+    paths = source.matching_files(data_dir)
+    if not paths:
+        _no_files(report, target, source, data_dir, lock_timeout)
+    loaded_before = len(report.loads)
+    for path in paths:
+        try:
+            with progress(path) if progress else nullcontext(None) as bar:
+                result = load_file(path, opts, target, on_wait=on_wait,
+                                   progress=bar.update if bar else None)
+        except LoaderError as exc:
+            report.load_errors.append(str(exc))
+            if on_load:
+                on_load(None, str(exc))
+            continue
+        report.loads.append(result)
+        schema, name = opts.schema_and_name
+        report.drift.extend((schema, name, change, key) for change, key in result.drift)
+        if on_load:
+            on_load(result, None)
+    new = [r for r in report.loads[loaded_before:] if r.status == "success"]
+    if new and not sum(r.rows_read for r in new):
+        _nothing_read(report, target, source.name, lock_timeout)
+
+
+def _no_files(report: RunReport, target: Target, source, data_dir: Path,
+              lock_timeout: float) -> None:
+    """A configured source with no file under data_dir: warned and recorded in job_run."""
+    message = (f"{source.name}: no file matches {source.files!r} under {data_dir}; "
+               "nothing loaded for it")
+    report.warnings.append(message)
+    backend = backend_for(target)
+    backend.connect(lock_timeout)
+    try:
+        backend.begin()
+        backend.ensure_meta()
+        backend.commit()
+        audit.record_warning(backend, uuid.uuid4().hex, f"load {source.name}", message)
+        usual = audit.rows_usually_written(backend, source.name)
+    finally:
+        backend.close()
+    if usual:
+        report.warnings.append(f"{source.name}: 0 rows this run; its loads usually "
+                               f"write about {usual} rows")
+
+
+def _nothing_read(report: RunReport, target: Target, source_name: str,
+                  lock_timeout: float) -> None:
+    """New files that held no record, for a source that usually delivers."""
+    backend = backend_for(target)
+    backend.connect(lock_timeout)
+    try:
+        usual = audit.rows_usually_written(backend, source_name)
+    finally:
+        backend.close()
+    if usual:
+        report.warnings.append(f"{source_name}: 0 rows this run; its loads usually "
+                               f"write about {usual} rows")

@@ -12,7 +12,8 @@ def format_load(r) -> str:
                 f"(load {r.previous_load_id}); nothing written. Use --force to load it again.")
     line = (
         f"{r.source_file} -> {r.target_table}: read {r.rows_read}, written {r.rows_written} "
-        f"(new {r.inserted}, changed {r.updated}), skipped {r.rows_skipped}, "
+        f"(new {r.inserted}, changed {r.updated}"
+        f"{f', deleted {r.deleted}' if r.deleted else ''}), skipped {r.rows_skipped}, "
         f"rejected {r.rows_rejected} in {r.seconds:.2f}s ({r.rows_per_second:,.0f} rows/s)"
     )
     return line + rejects_note(r)
@@ -60,17 +61,20 @@ def _loads(report) -> list[str]:
     lines = ["", "== Loads"]
     per_source: dict[str, list[int]] = {}
     for r in report.loads:
-        agg = per_source.setdefault(r.source_name, [0, 0, 0, 0])
-        for i, v in enumerate((r.rows_read, r.rows_written, r.rows_skipped, r.rows_rejected)):
+        agg = per_source.setdefault(r.source_name, [0, 0, 0, 0, 0])
+        for i, v in enumerate((r.rows_read, r.rows_written, r.rows_skipped, r.rows_rejected,
+                               r.deleted)):
             agg[i] += v
-    for name, (read, written, skipped, rejected) in per_source.items():
+    for name, (read, written, skipped, rejected, deleted) in per_source.items():
         lines.append(f"  {name}: read {read}, written {written}, skipped {skipped}, "
-                     f"rejected {rejected}")
+                     f"rejected {rejected}" + (f", deleted {deleted}" if deleted else ""))
     for r in report.loads:
         if r.rows_rejected:
             lines.append(f"  {r.source_file}: {rejects_note(r).strip()}")
     for err in report.load_errors:
         lines.append(f"  FAILED: {err}")
+    for warning in report.warnings:
+        lines.append(f"  WARNING: {warning}")
     return lines
 
 
@@ -95,7 +99,7 @@ def format_report(report) -> str:
     lines = _loads(report)
     if report.dbt is not None:
         lines += _dbt(report)
-    if report.dbt is None and not report.dq_rows:
+    if report.dbt is None and not report.dq_rows and not report.schema_changes:
         return "\n".join(lines)
     lines += ["", "== Data quality"]
     for name, severity, status, failing, samples in report.dq_rows:
@@ -103,7 +107,7 @@ def format_report(report) -> str:
             lines.append("  " + format_finding(name, severity, status, failing, samples))
     passed = sum(1 for r in report.dq_rows if r[2] == "pass")
     lines.append(f"  {passed} of {len(report.dq_rows)} checks passed")
-    lines += ["", "== Schema changes"]
+    lines += ["", "== Schema changes (tables, and payload keys: key_*)"]
     for schema, table, change, column in report.schema_changes:
         lines.append(f"  {change}: {schema}.{table}" + (f".{column}" if column else ""))
     if not report.schema_changes:

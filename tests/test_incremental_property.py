@@ -12,7 +12,11 @@ after newer ones (out of order: below the watermark), records without or with
 a null updated_at, facts before their dimensions (a submission whose
 assignment or user has not arrived), identity collisions between users
 (shared sis_user_id, login ids differing only in case), duplicate ids within
-a batch, and a few bad lines.
+a batch, and a few bad lines. Deletes: a batch's file may be written as Canvas
+Data 2 envelopes instead (shape recognized per file), with `D` records (deletes
+of known and unknown ids, older and newer than the row, repeated, followed by a
+re-insert) mixed with upserts, and submissions may be soft-deleted
+(`workflow_state: deleted`) in either shape.
 
 After each batch: `loader run --no-build` (the real pipeline: every file of
 pipeline.yml, in name order), raw compared with a model of the load rules,
@@ -132,7 +136,8 @@ RECORDS = {
                              st.sampled_from(SCORES), UPDATED_AT),
     "submissions": st.builds(submission, _ids("submissions"), st.integers(0, 2),
                              _ids("assignments"), _ids("users"),
-                             st.sampled_from(["submitted", "graded", "unsubmitted"]),
+                             st.sampled_from(["submitted", "graded", "unsubmitted",
+                                              "deleted"]),
                              st.sampled_from(SCORES),
                              st.sampled_from([None, "2026-09-15T14:00:00Z",
                                               "2026-09-15T23:30:00-05:00"])),
@@ -146,11 +151,15 @@ def _items(entity):
         RECORDS[entity].map(lambda r: ("rec", r)),
         st.integers(0, 10_000).map(lambda k: ("resend", k)),
         st.sampled_from(BAD_LINES).map(lambda line: ("bad", line)),
+        st.tuples(_ids(entity), st.sampled_from(list(TIMESTAMPS))).map(
+            lambda d: ("delete", d)),  # a CD2 D record (dropped from a plain file)
     ), max_size=5)
 
 
-BATCHES = st.lists(st.fixed_dictionaries({e: _items(e) for e in ENTITIES}),
-                   min_size=2, max_size=3)
+BATCHES = st.lists(st.fixed_dictionaries({
+    **{e: _items(e) for e in ENTITIES},
+    "cd2": st.sets(st.sampled_from(ENTITIES)),  # the files written as CD2 envelopes
+}), min_size=2, max_size=3)
 
 # The named cases, always run: a fact before its dimension, a re-send, changes,
 # the boundary instant in another offset, an out-of-order record, no updated_at,
@@ -189,6 +198,33 @@ EXPLICIT = [
 ]
 
 
+# Deletes, re-inserts and envelopes mixed with plain records, across files and
+# within one: CD2 updates, a delete of a known id, a delete older than its row
+# (changes nothing), a delete then a re-insert in one file, an upsert then a
+# delete, a soft delete, and a plain re-insert of a CD2-deleted record.
+CD2_ALL = set(ENTITIES)
+EXPLICIT_DELETES = [
+    {**EXPLICIT[0], "cd2": set()},
+    {"users": [("rec", user(2, 1, "S2", "bo@x.edu", None)), ("delete", (1, "2026-09-02T08:30:00Z"))],
+     "courses": [("delete", (1, "2026-08-25T00:00:00Z"))],
+     "assignments": [("delete", (1, "2026-08-25T00:00:00Z")),
+                     ("rec", assignment(3, 0, 1, 10.0, "2026-09-02T08:30:00Z"))],
+     "enrollments": [("delete", (1, "2026-09-02T08:30:00Z")),
+                     ("rec", enrollment(1, 2, 1, 1, "StudentEnrollment", "active", 5.5,
+                                        "2026-09-03T00:00:00.500000Z"))],
+     "submissions": [("rec", submission(3, 0, 1, 2, "graded", 5.5, None)),
+                     ("delete", (3, "2026-09-03T00:00:00.500000Z")),
+                     ("rec", submission(2, 1, 2, 3, "deleted", None, None)),
+                     ("delete", (1, "2026-09-02T08:30:00Z"))],
+     "cd2": CD2_ALL},
+    {"users": [("rec", U1)], "courses": [("delete", (1, "2026-09-02T08:30:00Z"))],
+     "assignments": [], "enrollments": [],
+     "submissions": [("rec", submission(1, 0, 1, 1, "graded", 7.5, "2026-09-15T14:00:00Z"))],
+     "cd2": {"courses"}},
+]
+META_TS = "2026-09-01T10:00:00Z"  # meta.ts of the CD2 upserts
+
+
 # -- a model of the load rules ----------------------------------------------------------
 
 def _canonical(obj) -> str:
@@ -199,68 +235,125 @@ class RawModel:
     """What raw.<table> must hold after the loads (README, "What the loader does"):
     a file already loaded is skipped whole; within a file the last line of an id
     wins; with --incremental a record below the watermark is skipped (NULL is
-    never below; equal is compared); a record is written when new or changed;
-    the watermark moves to the max updated_at written."""
+    never below; equal is compared); a record is written when new or changed (or
+    deleted and sent again); the watermark moves to the max change time written.
+    Deletes (CD2 D, `workflow_state: deleted`): a later upsert of the id in the
+    file cancels one; otherwise a live row not newer than the delete is marked."""
 
     def __init__(self, incremental: bool):
         self.incremental = incremental
-        self.rows: dict[str, tuple[str, datetime | None]] = {}
+        # id -> [payload canonical, change time, hashed canonical, deleted]
+        self.rows: dict[str, list] = {}
         self.watermark: datetime | None = None
         self.loaded: set[str] = set()
 
-    def load(self, data: bytes, records: list[dict]) -> None:
+    def load(self, data: bytes, ops: list[dict]) -> None:
         sha = hashlib.sha256(data).hexdigest()
         if sha in self.loaded:
             return
         self.loaded.add(sha)
-        latest = {}
-        for record in records:
-            latest[str(record["id"])] = record
-        written = []
-        for rid, record in latest.items():
-            updated = TIMESTAMPS.get(record.get("updated_at")) if self.incremental else None
-            if self.incremental and self.watermark is not None and updated is not None \
-                    and updated < self.watermark:
-                continue
-            canonical = _canonical(record)
-            if rid in self.rows and self.rows[rid][0] == canonical:
-                continue
-            self.rows[rid] = (canonical, updated)
-            written.append(updated)
+        latest, deletes = {}, {}
+        for op in ops:
+            deletes.pop(op["id"], None)
+            if op["op"] == "U":
+                latest[op["id"]] = op
+                if op["content"].get("workflow_state") == "deleted":
+                    deletes[op["id"]] = op["ts"]
+            else:
+                deletes[op["id"]] = op["ts"]
+        written = [self._upsert(op, deletes) for op in latest.values()]
+        for rid, when in deletes.items():
+            row = self.rows.get(rid)
+            if row and not row[3] and (row[1] is None or when is None or row[1] <= when):
+                row[3] = True
         stamps = [u for u in written if u is not None]
         if stamps and (self.watermark is None or max(stamps) > self.watermark):
             self.watermark = max(stamps)
 
+    def _upsert(self, op: dict, deletes: dict):
+        """The change time written, or None when not written."""
+        updated, rid = op["ts"], op["id"]
+        if self.incremental and self.watermark is not None and updated is not None \
+                and updated < self.watermark:
+            return None
+        hashed = _canonical(op["hashed"])
+        row = self.rows.get(rid)
+        if row and row[2] == hashed and not (row[3] and rid not in deletes):
+            return None
+        self.rows[rid] = [_canonical(op["payload"]), updated, hashed, False]
+        return updated
 
-def _write_batch(root, number: int, batch: dict, sent: dict, models: dict) -> None:
+
+def _cd2(record: dict) -> dict:
+    """A record as Canvas Data 2 writes it: key, value without nulls, meta."""
+    return {"meta": {"action": "U", "ts": META_TS}, "key": {"id": record["id"]},
+            "value": {k: v for k, v in record.items() if k != "id" and v is not None}}
+
+
+def _op(line_obj: dict, cd2: bool, incremental: bool) -> dict:
+    """What one line is for the model: op, id, change time, payload, hashed content."""
+    if not cd2:
+        stamp = TIMESTAMPS.get(line_obj.get("updated_at")) if incremental else None
+        return {"op": "U", "id": str(line_obj["id"]), "ts": stamp, "payload": line_obj,
+                "hashed": line_obj, "content": line_obj}
+    rid = str(line_obj["key"]["id"])
+    if line_obj["meta"]["action"] == "D":
+        return {"op": "D", "id": rid, "ts": TIMESTAMPS[line_obj["meta"]["ts"]]}
+    value = line_obj["value"]
+    stamp = TIMESTAMPS.get(value.get("updated_at") or line_obj["meta"]["ts"])
+    return {"op": "U", "id": rid, "ts": stamp, "payload": line_obj,
+            "hashed": {"key": line_obj["key"], "value": value}, "content": value}
+
+
+def _line(kind, value, entity: str, cd2: bool, sent: dict):
+    """One item of a batch as a file line (None: nothing written)."""
+    if kind == "rec":
+        return json.dumps(_cd2(value) if cd2 else value)
+    if kind == "resend":
+        pool = sent[(entity, cd2)]
+        return pool[value % len(pool)] if pool else None
+    if kind == "delete":
+        rid, ts = value
+        return json.dumps({"meta": {"action": "D", "ts": ts}, "key": {"id": rid}}) \
+            if cd2 else None
+    return None if cd2 and value.startswith("{") else value  # a bad line
+
+
+def _write_batch(root, number: int, batch: dict, sent: dict, models: dict) -> bool:
+    """Write the batch's files and apply them to the models; True when a file's
+    every line is bad (its load fails, writing nothing)."""
+    failed = False
     folder = root / f"batch-{number:04d}"
     folder.mkdir(parents=True)
     for entity in ENTITIES:
-        lines, records = [], []
+        cd2 = entity in batch.get("cd2", ())
+        lines, ops = [], []
         for kind, value in batch[entity]:
-            if kind == "rec":
-                line = json.dumps(value)
-                records.append(value)
-            elif kind == "resend":
-                if not sent[entity]:
-                    continue
-                line = sent[entity][value % len(sent[entity])]
-                records.append(json.loads(line))
-            else:
-                lines.append(value)
+            line = _line(kind, value, entity, cd2, sent)
+            if line is None:
                 continue
             lines.append(line)
-            sent[entity].append(line)
+            if kind == "bad":
+                continue
+            ops.append(_op(json.loads(line), cd2, entity in UPDATED))
+            if kind != "delete":
+                sent[(entity, cd2)].append(line)
         data = "".join(line + "\n" for line in lines).encode()
         (folder / f"canvas_{entity}.jsonl").write_bytes(data)  # always: even empty
-        models[entity].load(data, records)
+        if lines and not ops:
+            failed = True  # every line rejected: the load fails
+        else:
+            models[entity].load(data, ops)
+    return failed
 
 
 def _assert_raw_matches(env, models: dict) -> None:
     for entity, model in models.items():
-        rows = env.query(f"select id, payload, record_updated_at from raw.canvas_{entity}")
-        got = {rid: (_canonical(json.loads(payload)), updated) for rid, payload, updated in rows}
-        expected = {rid: (c, u) for rid, (c, u) in model.rows.items()}
+        rows = env.query(f"select id, payload, record_updated_at, deleted_at "
+                         f"from raw.canvas_{entity}")
+        got = {rid: (_canonical(json.loads(payload)), updated, deleted is not None)
+               for rid, payload, updated, deleted in rows}
+        expected = {rid: (c, u, d) for rid, (c, u, _, d) in model.rows.items()}
         assert got == expected, entity
         mark = env.query("select last_updated_at from meta.watermark where source_name = ?",
                          (f"canvas_{entity}",))
@@ -288,17 +381,18 @@ def _assert_incremental_equals_full_refresh(env, batch_number: int) -> None:
                            HealthCheck.data_too_large, HealthCheck.large_base_example],
 )
 @example(batches=EXPLICIT)
+@example(batches=EXPLICIT_DELETES)
 @given(batches=BATCHES)
 def test_incremental_property_raw_latest_and_build_equals_full_refresh(env, batches):
     release_inprocess_duckdb()
     reset_warehouse(env)
     data = env.root / "property_data"
     shutil.rmtree(data, ignore_errors=True)
-    sent = {e: [] for e in ENTITIES}
+    sent = {(e, cd2): [] for e in ENTITIES for cd2 in (False, True)}
     models = {e: RawModel(incremental=e in UPDATED) for e in ENTITIES}
     for number, batch in enumerate(batches, start=1):
-        _write_batch(data, number, batch, sent, models)
+        failed = _write_batch(data, number, batch, sent, models)
         env.cli("run", "--data-dir", data, "--no-build", "--silent",
-                "--config", PROJECT_DIR / "pipeline.yml")
+                "--config", PROJECT_DIR / "pipeline.yml", expect=1 if failed else 0)
         _assert_raw_matches(env, models)
         _assert_incremental_equals_full_refresh(env, number)

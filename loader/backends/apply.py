@@ -57,19 +57,27 @@ class ApplyResult:
     updated: int
     watermark_before: datetime | None
     watermark_after: datetime | None
+    deleted: int = 0  # rows marked deleted (envelope and soft deletes)
+    envelope_deletes: int = 0  # of them by a delete record (not also an upsert)
 
     @property
     def written(self) -> int:
-        return self.inserted + self.updated
+        return self.inserted + self.updated + self.envelope_deletes
 
 
 def apply(backend, staged, spec: LoadSpec) -> ApplyResult:
-    """Upsert (or a first load's fix-ups), then the tail every engine shares."""
+    """Upsert (or a first load's fix-ups), the deletes, then the tail every engine shares."""
+    deletes = staged.reader.deletes
     if staged.first_load is not None:
         counts = staged.first_load.apply(backend, staged, spec)
+        if deletes:
+            backend.stage_deletes(deletes)
     else:
         backend.lock_source(spec.source_name)
+        backend.stage_deletes(deletes)
         counts = backend.upsert(staged, spec)
+    deleted, envelope_deletes = backend.mark_deleted(spec, counts.ingested_at) \
+        if deletes else (0, 0)
     crash_point("after_upsert")
     watermark_after = backend.move_watermark(spec, counts)
     crash_point("after_watermark")
@@ -84,7 +92,46 @@ def apply(backend, staged, spec: LoadSpec) -> ApplyResult:
         updated=updated,
         watermark_before=counts.watermark_before,
         watermark_after=watermark_after,
+        deleted=int(deleted),
+        envelope_deletes=int(envelope_deletes),
     )
+
+
+DELETES_TYPES = {"id": "text", "deleted_at": "timestamp", "soft": "int"}
+
+
+def stage_deletes(backend, deletes: dict) -> None:
+    """_deletes (id, deleted_at, soft): the file's deletes (RecordReader.deletes)."""
+    backend.execute("drop table if exists _deletes")
+    backend.execute("create temp table _deletes (id varchar(450), deleted_at timestamp, "
+                    "soft int)")
+    backend.insert_rows("_deletes", ["id", "deleted_at", "soft"],
+                        [(key, when, int(soft)) for key, (_, when, soft) in deletes.items()])
+
+
+def deletes_match(raw: str) -> str:
+    """The live rows of raw a staged delete applies to: not newer than the delete."""
+    return (f"{raw}.deleted_at is null and ({raw}.record_updated_at is null "
+            f"or d.deleted_at is null or {raw}.record_updated_at <= d.deleted_at)")
+
+
+def mark_deleted(backend, spec: LoadSpec, ingested_at) -> tuple[int, int]:
+    """Set deleted_at (and move ingested_at) on the rows _deletes applies to; return
+    (rows marked, of them by an envelope delete rather than a soft delete)."""
+    raw, p = spec.raw, backend.param
+    match = deletes_match(raw)
+    marked, by_envelope = backend.execute(
+        "select count(*), coalesce(sum(1 - d.soft), 0) "
+        f"from {raw} inner join _deletes as d on d.id = {raw}.id where {match}"
+    ).fetchall()[0]
+    if marked:
+        backend.execute(
+            f"update {raw} set deleted_at = coalesce((select d.deleted_at from _deletes as d "
+            f"where d.id = {raw}.id), {p}), ingested_at = {p}, source_file = {p}, "
+            f"load_id = {p} where exists (select 1 from _deletes as d "
+            f"where d.id = {raw}.id and {match})",
+            (ingested_at, ingested_at, spec.source_file, spec.load_id))
+    return int(marked), int(by_envelope)
 
 
 def latest_sql(backend) -> str:
@@ -124,7 +171,10 @@ def upsert(backend, staged, spec: LoadSpec) -> ApplyCounts:
         f"select l.line_number, l.id, {carried}l.payload_hash, l.record_updated_at, "
         "case when r.id is null then 0 else 1 end as existed "
         f"from _latest as l left join {raw} as r on r.id = l.id "
-        "where r.id is null or r.payload_hash <> l.payload_hash",
+        "where r.id is null or r.payload_hash <> l.payload_hash"
+        # a deleted row that arrives again is a re-insert (unless deleted again now)
+        " or (r.deleted_at is not null and not exists "
+        "(select 1 from _deletes as d where d.id = l.id))",
     )
     inserted, updated, new_max = backend.execute(
         "select coalesce(sum(1 - existed), 0), coalesce(sum(existed), 0), "

@@ -116,7 +116,15 @@ class Backend(ABC):
         if not existing:
             self.create_table(schema, name, contract.raw_table_columns(self.engine))
             return
-        missing = [c for c in contract.RAW_COLUMNS if c not in existing]
+        later = [(c, t) for c, t in contract.raw_table_columns(self.engine)
+                 if c in contract.SET_LATER and c not in existing]
+        if later and self._is_base_table(schema, name):
+            for column, type_ in later:
+                # A column the contract gained since the table was made (deleted_at).
+                self.execute(self.add_column_sql(schema, name, column, type_))
+                existing[column] = type_.lower()
+        missing = [c for c in contract.RAW_COLUMNS
+                   if c not in existing and c not in contract.SET_LATER]
         if missing:
             raise TableShapeError(
                 f"table {schema}.{name} exists but lacks the raw columns {', '.join(missing)}",
@@ -124,12 +132,19 @@ class Backend(ABC):
             )
         families = contract.raw_type_families()
         wrong = [f"{c} is {existing[c]}" for c in contract.RAW_COLUMNS
-                 if not any(k in existing[c] for k in families[c])]
+                 if c in existing and not any(k in existing[c] for k in families[c])]
         if wrong:
             raise TableShapeError(
                 f"table {schema}.{name} has raw columns of the wrong type ({'; '.join(wrong)})",
                 "Load into a new table, or rename the existing one out of the way",
             )
+
+    def _is_base_table(self, schema: str, name: str) -> bool:
+        """Not a view (a view's missing columns are the database's to refuse, on write)."""
+        kind = self.scalar(
+            "select table_type from information_schema.tables "
+            f"where table_schema = {self.param} and table_name = {self.param}", (schema, name))
+        return kind is not None and "view" not in str(kind).lower()
 
     def table_column_types(self, schema: str, name: str) -> list[tuple[str, str]]:
         cur = self.execute(
@@ -212,11 +227,19 @@ class Backend(ABC):
         """New and changed records into raw: the portable steps (apply.py)."""
         return apply_steps.upsert(self, staged, spec)
 
+    def stage_deletes(self, deletes: dict) -> None:
+        """The file's deletes into the temporary table _deletes (apply.py)."""
+        apply_steps.stage_deletes(self, deletes)
+
+    def mark_deleted(self, spec, ingested_at) -> tuple[int, int]:
+        """Mark the rows _deletes applies to deleted (apply.py)."""
+        return apply_steps.mark_deleted(self, spec, ingested_at)
+
     def write_rows(self, raw: str, rows: str, ingested_at, spec, staged) -> None:
         """Insert the rows of the temp table rows (as _changes) into raw."""
         p = self.param
         self.execute(
-            f"insert into {raw} ({', '.join(contract.RAW_COLUMNS)}) "
+            f"insert into {raw} ({', '.join(contract.WRITTEN_COLUMNS)}) "
             f"select id, {self.payload_from_text('payload')}, payload_hash, record_updated_at, "
             f"{p}, {p}, {p} from {rows}",
             (ingested_at, spec.source_file, spec.load_id),

@@ -20,7 +20,10 @@ from .records import MAX_ID_LENGTH, RecordParser, get_path, parse_timestamp
 
 
 def lean_parser(strict: RecordParser):
-    """A function raw -> (id, hash, updated_at) or None, for strict's settings."""
+    """A function raw -> (id, hash, updated_at) or None, for strict's settings
+    (plain records only: an envelope is always the strict parser's)."""
+    if strict.envelope is not None:
+        return lambda raw: None
     id_path, upd_path = strict.id_path, strict.updated_path
     id_key = id_path[0] if len(id_path) == 1 else None
     upd_key = upd_path[0] if upd_path is not None and len(upd_path) == 1 else None
@@ -31,8 +34,8 @@ def lean_parser(strict: RecordParser):
     def parse(raw: bytes):
         try:
             obj = loads(raw)
-            if type(obj) is not dict:
-                return None
+            if type(obj) is not dict or obj.get("workflow_state") == "deleted":
+                return None  # not a record, or a soft delete: the strict parser's
             rid = obj.get(id_key) if id_key is not None else get_path(obj, id_path)
             kind = type(rid)
             if kind is int:

@@ -16,6 +16,8 @@ from datetime import datetime, timedelta, timezone
 
 import orjson
 
+from .envelopes import SOFT_DELETE, UPSERT, Envelope, ShapeError, is_soft_delete
+
 MAX_ID_LENGTH = 450  # SQL Server's index key limit for nvarchar
 EXCERPT_CHARS = 200
 UTF8_BOM = b"\xef\xbb\xbf"
@@ -72,41 +74,53 @@ def parse_timestamp(value) -> datetime:
 
 
 class RecordParser:
-    """Turns one line into (id, hash, updated_at) or raises Reject with a reason."""
+    """Turns one line into (id, hash, updated_at, operation) or raises Reject with a
+    reason. envelope: the source's envelope shape (envelopes.py), None for plain
+    records; operation is envelopes.UPSERT, DELETE or SOFT_DELETE."""
 
-    def __init__(self, id_field: str, updated_field: str | None, max_future: timedelta):
+    def __init__(self, id_field: str, updated_field: str | None, max_future: timedelta,
+                 envelope: Envelope | None = None):
         self.id_path = tuple(id_field.split(".")) if id_field else ("id",)
         self.id_field = id_field
         self.updated_path = tuple(updated_field.split(".")) if updated_field else None
         self.updated_field = updated_field
         self.future_limit = datetime.now(timezone.utc).replace(tzinfo=None) + max_future
+        self.envelope = envelope
 
-    def parse(self, raw: bytes) -> tuple[str, str, datetime | None]:
+    def parse(self, raw: bytes) -> tuple[str, str, datetime | None, str]:
         obj, exact = _load(raw)
+        if self.envelope is not None:
+            return self._unwrap(obj, exact)
         rid = self._id(obj)
         updated = self._updated(obj)
+        op = SOFT_DELETE if is_soft_delete(obj) else UPSERT
+        return rid, _hash(obj, exact), updated, op
+
+    def _unwrap(self, obj: dict, exact: bool):
+        """An envelope's key, change time, operation and hashed content."""
         try:
-            if exact:
-                canonical = json.dumps(obj, sort_keys=True, separators=(",", ":"),
-                                       ensure_ascii=False).encode()
-            else:
-                canonical = orjson.dumps(obj, option=orjson.OPT_SORT_KEYS)
-        except (TypeError, ValueError, RecursionError):
-            raise Reject(f"nested deeper than {MAX_DEPTH} levels") from None
-        return rid, hashlib.sha256(canonical).hexdigest(), updated
+            rid, changed, op, content = self.envelope.unwrap(obj)
+        except ShapeError as why:
+            raise Reject(f"{self.envelope.name}: {why}") from None
+        field = f"{self.envelope.name} key"
+        rid = self._check_id(rid, field)
+        updated = None if changed is None else self._timestamp(changed, f"{field} change time")
+        return rid, _hash(content, exact), updated, op
 
     def _id(self, obj: dict) -> str:
-        rid = get_path(obj, self.id_path)
+        return self._check_id(get_path(obj, self.id_path), self.id_field)
+
+    def _check_id(self, rid, id_field: str) -> str:
         if rid is None:
-            raise Reject(f"missing or null id field {self.id_field!r}")
+            raise Reject(f"missing or null id field {id_field!r}")
         if isinstance(rid, bool) or not isinstance(rid, (int, str)):
             raise Reject(
-                f"id field {self.id_field!r} must be a string or integer, "
+                f"id field {id_field!r} must be a string or integer, "
                 f"got {type(rid).__name__}"
             )
         rid = str(rid)
         if not rid.strip():
-            raise Reject(f"id field {self.id_field!r} is empty")
+            raise Reject(f"id field {id_field!r} is empty")
         if len(rid) > MAX_ID_LENGTH:
             raise Reject(f"id longer than {MAX_ID_LENGTH} characters")
         return rid
@@ -117,18 +131,32 @@ class RecordParser:
         value = get_path(obj, self.updated_path)
         if value is None:
             return None
+        return self._timestamp(value, repr(self.updated_field))
+
+    def _timestamp(self, value, what: str) -> datetime:
         try:
             updated = parse_timestamp(value)
         except (ValueError, TypeError, OverflowError) as exc:
-            raise Reject(
-                f"unparsable timestamp in {self.updated_field!r}: {value!r} ({exc})"
-            ) from None
+            raise Reject(f"unparsable timestamp in {what}: {value!r} ({exc})") from None
         if updated > self.future_limit:
             raise Reject(
-                f"{self.updated_field!r} {value!r} is in the future; it would move "
+                f"{what} {value!r} is in the future; it would move "
                 "the watermark past every real record"
             )
         return updated
+
+
+def _hash(obj, exact: bool) -> str:
+    """SHA-256 of obj's canonical JSON (keys sorted at every level, no whitespace)."""
+    try:
+        if exact:
+            canonical = json.dumps(obj, sort_keys=True, separators=(",", ":"),
+                                   ensure_ascii=False).encode()
+        else:
+            canonical = orjson.dumps(obj, option=orjson.OPT_SORT_KEYS)
+    except (TypeError, ValueError, RecursionError):
+        raise Reject(f"nested deeper than {MAX_DEPTH} levels") from None
+    return hashlib.sha256(canonical).hexdigest()
 
 
 def _load(raw: bytes) -> tuple[dict, bool]:

@@ -21,8 +21,12 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Callable, Iterator
 
+import orjson
+
 from ..faults import crash_point
+from .envelopes import CONTENT_KEYS, DELETE, SHAPES, SOFT_DELETE, UPSERT, shape_of
 from .lean import lean_parser
+from .profile import KeyProfile
 from .lines import LineRules, blocks
 from .records import LONG_DIGITS, RecordParser, Reject, excerpt
 
@@ -60,9 +64,11 @@ class RecordReader:
                  batch_size: int = 50_000, max_rejects: int | None = None,
                  max_future: timedelta = timedelta(days=366),
                  progress: Callable[[int], None] | None = None,
-                 chunk_rows: int = CHUNK_ROWS, lean: bool = True):
+                 chunk_rows: int = CHUNK_ROWS, lean: bool = True, shape: str = "auto"):
         self.path = Path(path)
-        self.parser = RecordParser(id_field, updated_field, max_future)
+        self.shape = _detect_shape(self.path) if shape in (None, "auto") else shape
+        envelope = SHAPES[self.shape](id_field, updated_field) if self.shape in SHAPES else None
+        self.parser = RecordParser(id_field, updated_field, max_future, envelope)
         self.with_updated = updated_field is not None
         self.batch_size = batch_size
         self.max_rejects = max_rejects
@@ -72,6 +78,11 @@ class RecordReader:
         self.rejects: list[tuple[int, str, str]] = []
         self.rows_read = self.blank_lines = self.bytes_read = 0
         self.stopped = False  # past max_rejects
+        # The file's deletes, by id: (line number, change time, soft). A delete
+        # is not a chunk row; an upsert on a later line of the same id cancels
+        # it (a re-insert). Held in memory: one small entry per deleted id.
+        self.deletes: dict[str, tuple[int, datetime | None, bool]] = {}
+        self.profile = KeyProfile(CONTENT_KEYS.get(self.shape))
         self._late: list = []
 
     def add_late_rejects(self, rejects) -> None:
@@ -79,8 +90,14 @@ class RecordReader:
         self._late.extend(rejects or ())
 
     def __iter__(self) -> Iterator[Chunk]:
+        """The file's chunks; each also feeds the key profile (profile.py)."""
+        for chunk in self._chunks():
+            self.profile.add_chunk(chunk)
+            yield chunk
+
+    def _chunks(self) -> Iterator[Chunk]:
         rules = LineRules(self.path)
-        lean, odd, strict = self._lean, self._odd_line, self._strict
+        lean, odd, strict, deletes = self._lean, self._odd_line, self._strict, self.deletes
         chunk_rows, batch_size = self.chunk_rows, self.batch_size
         chunk, (add_number, add_id, add_payload, add_hash, add_stamp, add_offset) = _fresh()
         rows = chunk_bytes = 0  # of the open chunk
@@ -103,6 +120,9 @@ class RecordReader:
                 else:  # the plain case: no call but the lean parser's
                     parsed = lean(raw) or strict(raw, number)
                 lines += 1
+                if parsed is not None and (deletes or len(parsed) > 3) \
+                        and not self._upsert(parsed, number):
+                    continue
                 if parsed is not None:
                     add_number(number)
                     add_id(parsed[0])
@@ -135,6 +155,15 @@ class RecordReader:
         if rows:
             yield chunk
         self._end_batch(lines, blank, offset - batch_start)
+
+    def _upsert(self, parsed: tuple, number: int) -> bool:
+        """Note a delete (and cancel an earlier one on a later upsert of its id);
+        whether the record is also a row of the chunk (all but a delete record)."""
+        self.deletes.pop(parsed[0], None)
+        op = parsed[3] if len(parsed) > 3 else UPSERT
+        if op != UPSERT:
+            self.deletes[parsed[0]] = (number, parsed[2], op == SOFT_DELETE)
+        return op != DELETE
 
     def _odd_line(self, raw: bytes, number: int, offset: int, careful: bool, rules: LineRules):
         """A line that is not plainly a record: the odd-line rules, then a verdict:
@@ -172,3 +201,20 @@ class RecordReader:
         return self.stopped
 
 
+
+
+def _detect_shape(path: Path, tries: int = 20) -> str:
+    """The shape of the file's first JSON object line in its first block ('plain'
+    when none of the first `tries` candidates parses)."""
+    for block in blocks(path):
+        for raw in block.lines:
+            text = raw.strip().lstrip(b"\xef\xbb\xbf")
+            if text.startswith(b"{"):
+                try:
+                    return shape_of(orjson.loads(text))
+                except orjson.JSONDecodeError:
+                    tries -= 1
+                    if tries <= 0:
+                        break
+        break
+    return "plain"

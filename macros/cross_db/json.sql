@@ -208,3 +208,34 @@
             )
     end
 {%- endmacro %}
+
+
+{#- json_record(column): the record inside a raw payload. A Canvas Data 2
+    envelope ({"key": ..., "value": {...}, "meta": ...}) holds it under `value`;
+    a plain record (Canvas REST, the simulator) is the payload itself. The
+    staging models read every field from this, so one model serves both shapes
+    (no Canvas REST object the project reads has a top-level `value` object). -#}
+{% macro json_record(column) -%}
+    {{ return(adapter.dispatch('json_record', 'canvas_pipeline')(column)) }}
+{%- endmacro %}
+
+{#- default (sqlserver): JSON_QUERY is NULL when `value` is missing or not an object. -#}
+{% macro default__json_record(column) -%}
+    coalesce(json_query({{ column }}, '$.value'), {{ column }})
+{%- endmacro %}
+
+{% macro duckdb__json_record(column) -%}
+    case
+        when json_type({{ column }}, '$.value') = 'OBJECT'
+            then json_extract({{ column }}, '$.value')
+        else cast({{ column }} as json)
+    end
+{%- endmacro %}
+
+{% macro postgres__json_record(column) -%}
+    case
+        when jsonb_typeof(cast({{ column }} as jsonb) -> 'value') = 'object'
+            then cast({{ column }} as jsonb) -> 'value'
+        else cast({{ column }} as jsonb)
+    end
+{%- endmacro %}

@@ -43,6 +43,8 @@ assignment_dimension as (
         new_assignments.due_at,
         new_assignments.lock_at,
         new_assignments.unlock_at,
+        new_assignments.is_deleted,
+        new_assignments.deleted_at,
         new_assignments.ingested_at,
         new_assignments.load_id
     from new_assignments

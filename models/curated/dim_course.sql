@@ -45,6 +45,8 @@ course_dimension as (
         new_courses.created_at,
         new_courses.start_at,
         new_courses.end_at,
+        new_courses.is_deleted,
+        new_courses.deleted_at,
         new_courses.ingested_at,
         new_courses.load_id
     from new_courses

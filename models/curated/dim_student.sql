@@ -42,6 +42,8 @@ students as (
         {{ bool_to_bit('new_users.email is not null') }} as has_email,
         new_users.locale,
         new_users.last_login_at,
+        new_users.is_deleted,
+        new_users.deleted_at,
         new_users.ingested_at,
         new_users.load_id
     from new_users

@@ -50,6 +50,8 @@ enrollment_facts as (
         new_enrollments.start_at,
         new_enrollments.end_at,
         new_enrollments.last_activity_at,
+        new_enrollments.is_deleted,
+        new_enrollments.deleted_at,
         new_enrollments.ingested_at,
         new_enrollments.load_id
     from new_enrollments

@@ -26,8 +26,8 @@
     'submission_id', 'assignment_id', 'user_id', 'grader_id', 'workflow_state',
     'submission_type', 'attempt', 'score', 'grade', 'is_late', 'is_missing',
     'is_excused', 'late_policy_status', 'points_deducted', 'seconds_late',
-    'submitted_at', 'graded_at', 'posted_at', 'cached_due_at', 'ingested_at',
-    'load_id',
+    'submitted_at', 'graded_at', 'posted_at', 'cached_due_at', 'is_deleted',
+    'deleted_at', 'ingested_at', 'load_id',
 ] -%}
 {{
     config(
@@ -160,6 +160,8 @@ submissions_with_assignment as (
         submissions.graded_at,
         submissions.posted_at,
         submissions.cached_due_at,
+        submissions.is_deleted,
+        submissions.deleted_at,
         submissions.ingested_at,
         assignments.ingested_at as assignment_ingested_at,
         submissions.load_id
@@ -197,6 +199,8 @@ submission_facts as (
         graded_at,
         posted_at,
         cached_due_at,
+        is_deleted,
+        deleted_at,
         ingested_at,
         assignment_ingested_at,
         load_id

@@ -33,6 +33,8 @@ normalized_users as (
         users.login_id,
         lower(users.login_id) as normalized_login_id,
         users.email,
+        users.is_deleted,
+        users.deleted_at,
         users.ingested_at,
         users.load_id
     from users
@@ -162,6 +164,8 @@ identities as (
         {{ bool_to_bit(
             'sis_user_id_counts.user_count > 1 or login_id_counts.user_count > 1'
         ) }} as has_identity_conflict,
+        users_to_build.is_deleted,
+        users_to_build.deleted_at,
         users_to_build.ingested_at,
         users_to_build.load_id
     from users_to_build

@@ -8,12 +8,14 @@ with
 submissions as (
 
     select * from {{ ref('fact_submission') }}
+    where is_deleted = 0  -- live rows only
 
 ),
 
 courses as (
 
     select * from {{ ref('dim_course') }}
+    where is_deleted = 0  -- live rows only
 
 ),
 

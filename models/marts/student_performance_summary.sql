@@ -7,36 +7,42 @@ with
 enrollments as (
 
     select * from {{ ref('fact_enrollment') }}
+    where is_deleted = 0  -- live rows only
 
 ),
 
 students as (
 
     select * from {{ ref('dim_student') }}
+    where is_deleted = 0  -- live rows only
 
 ),
 
 courses as (
 
     select * from {{ ref('dim_course') }}
+    where is_deleted = 0  -- live rows only
 
 ),
 
 assignments as (
 
     select * from {{ ref('dim_assignment') }}
+    where is_deleted = 0  -- live rows only
 
 ),
 
 submissions as (
 
     select * from {{ ref('fact_submission') }}
+    where is_deleted = 0  -- live rows only
 
 ),
 
 identities as (
 
     select * from {{ ref('person_identity_map') }}
+    where is_deleted = 0  -- live rows only
 
 ),
 

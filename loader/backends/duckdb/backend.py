@@ -133,7 +133,7 @@ class DuckDBBackend(Backend):
         """Insert the rows listed in the temp table rows (line_number, id,
         payload_hash, record_updated_at, line_bytes, line_offset) into raw."""
         self.execute(
-            f"insert into {raw} ({', '.join(contract.RAW_COLUMNS)}) "
+            f"insert into {raw} ({', '.join(contract.WRITTEN_COLUMNS)}) "
             "select c.id, s.payload, c.payload_hash, c.record_updated_at, ?, ?, ? "
             f"from {rows} as c join _stage as s on s.line_number = c.line_number "
             "where c.line_bytes is null",

@@ -95,7 +95,7 @@ class FilePayloads:
             conn.register("_fast_payloads", reader)
             try:
                 conn.execute(
-                    f"insert into {self.raw} ({', '.join(contract.RAW_COLUMNS)}) "
+                    f"insert into {self.raw} ({', '.join(contract.WRITTEN_COLUMNS)}) "
                     "select id, payload, payload_hash, record_updated_at, ?, ?, ? "
                     "from _fast_payloads",
                     [ingested_at, spec.source_file, spec.load_id],

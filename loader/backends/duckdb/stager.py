@@ -81,7 +81,7 @@ class FastStager:
             try:
                 if first_load:
                     conn.execute(
-                        f"insert into {self.spec.raw} ({', '.join(contract.RAW_COLUMNS)}) "
+                        f"insert into {self.spec.raw} ({', '.join(contract.WRITTEN_COLUMNS)}) "
                         "select id, payload, payload_hash, record_updated_at, ?, ?, ? "
                         "from _fast_stream",
                         [first_load.ingested_at, self.spec.source_file, self.spec.load_id],

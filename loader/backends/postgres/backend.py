@@ -20,6 +20,7 @@ from psycopg import errors as pg_errors
 
 from ... import contract
 from ...errors import ConnectionFailed, LockTimeout
+from .. import apply as apply_steps
 from ..base import Backend
 from . import copy as pg_copy
 from . import stager
@@ -113,7 +114,9 @@ class PostgresBackend(Backend):
         hold U+0000, which becomes U+FFFD."""
         if not rows:
             return
-        types = dict(contract.meta_tables(self.engine)[table.split(".")[-1]])
+        meta = contract.meta_tables(self.engine)
+        name = table.split(".")[-1]
+        types = dict(meta[name]) if name in meta else apply_steps.DELETES_TYPES
         arrays = ", ".join(f"%s::{types[c]}[]" for c in columns)
         values = [*columns, self.now_sql()] if now_column else list(columns)
         names = [*columns, now_column] if now_column else list(columns)

@@ -83,7 +83,7 @@ class PgStager:
         return PgFirstLoad(backend.ingest_clock(raw), size)
 
     def _copy_first_load(self, stream, first_load: PgFirstLoad) -> None:
-        raw_copy = (f"copy {self.spec.raw} ({', '.join(contract.RAW_COLUMNS)}) "
+        raw_copy = (f"copy {self.spec.raw} ({', '.join(contract.WRITTEN_COLUMNS)}) "
                     "from stdin (format binary)")
         constants = (first_load.ingested_at, self.spec.source_file, self.spec.load_id)
         held: list = []

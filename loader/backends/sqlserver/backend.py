@@ -40,6 +40,7 @@ from ...odbc import describe_connection_string, odbc_connection_string
 from ..apply import ApplyCounts
 from ..base import Backend
 from .tsql import (
+    DELETES_INPUT_TYPES,
     STAGE_INPUT_TYPES,
     applock_sql,
     create_index_sql,
@@ -47,7 +48,9 @@ from .tsql import (
     create_table_sql,
     input_type_of_column,
     input_type_of_value,
+    deletes_insert_sql,
     iso_text,
+    mark_deleted_sql,
     quote,
     server_version_sql,
     stage_insert_sql,
@@ -252,6 +255,20 @@ class SqlServerBackend(Backend):
         return ApplyCounts(ingested_at=ingested_at, staged=staged_rows, latest=latest,
                            below=below, inserted=inserted, updated=updated,
                            watermark_before=watermark)
+
+    def stage_deletes(self, deletes: dict) -> None:
+        """#deletes (made by stage_tables_sql) holds the file's deletes."""
+        self.execute("delete from #deletes")
+        self._executemany(deletes_insert_sql(), [
+            (key, iso_text(when), int(soft)) for key, (_, when, soft) in deletes.items()],
+            DELETES_INPUT_TYPES)
+
+    def mark_deleted(self, spec, ingested_at) -> tuple[int, int]:
+        """apply.mark_deleted's steps in one T-SQL batch (tsql.mark_deleted_sql)."""
+        cur = self.execute(mark_deleted_sql(spec.raw),
+                           (spec.source_file, spec.load_id, iso_text(ingested_at)))
+        marked, by_envelope = _result_rows(cur)[0]
+        return int(marked), int(by_envelope)
 
     def move_watermark(self, spec, counts):
         """In T-SQL, from #changes (tsql.watermark_sql): no datetime parameter."""

@@ -91,6 +91,7 @@ def stage_tables_sql() -> str:
     return f"""drop table if exists #stage;
 drop table if exists #latest;
 drop table if exists #changes;
+drop table if exists #deletes;
 create table #stage (
     line_number bigint not null,
     id nvarchar(450) {text} not null,
@@ -110,6 +111,11 @@ create table #changes (
     payload_hash nvarchar(64) {text} not null,
     record_updated_at datetime2(6) null,
     existed bit not null
+);
+create table #deletes (
+    id nvarchar(450) {text} not null primary key clustered,
+    deleted_at datetime2(6) null,
+    soft int not null
 );"""
 
 
@@ -125,6 +131,11 @@ STAGE_INPUT_TYPES = (
     ("SQL_WVARCHAR", 0, 0),  # payload, nvarchar(max)
     ("SQL_WVARCHAR", 64, 0),  # payload_hash
     ("SQL_WVARCHAR", 32, 0),  # record_updated_at, ISO text
+)
+DELETES_INPUT_TYPES = (
+    ("SQL_WVARCHAR", 450, 0),  # id
+    ("SQL_WVARCHAR", 32, 0),  # deleted_at, ISO text
+    ("SQL_BIGINT", 19, 0),  # soft (0/1)
 )
 _TYPE_OF_COLUMN = (
     ("nvarchar(max)", ("SQL_WVARCHAR", 0, 0)),
@@ -160,6 +171,45 @@ def input_type_of_value(value) -> tuple[str, int, int]:
         return ("SQL_TYPE_TIMESTAMP", 27, 7)
     text = str(value)
     return ("SQL_WVARCHAR", 0 if len(text) > 4000 else max(len(text), 1), 0)
+
+
+def deletes_insert_sql() -> str:
+    return ("insert into #deletes (id, deleted_at, soft) "
+            "values (?, convert(datetime2(6), ?, 121), ?)")
+
+
+def mark_deleted_sql(raw: str) -> str:
+    """One batch, apply.mark_deleted's steps. Parameters: source_file, load_id,
+    ingested_at (text, style 121). Returns one row: rows marked, of them by an
+    envelope delete."""
+    match = (f"{raw}.deleted_at is null and ({raw}.record_updated_at is null "
+             f"or deletes.deleted_at is null or {raw}.record_updated_at <= deletes.deleted_at)")
+    return f"""set nocount on;
+declare @source_file nvarchar(1000) = ?;
+declare @load_id varchar(64) = ?;
+declare @ingested_at datetime2(6) = convert(datetime2(6), ?, 121);
+declare @marked bigint = 0;
+declare @by_envelope bigint = 0;
+select
+    @marked = count(*),
+    @by_envelope = coalesce(sum(1 - deletes.soft), 0)
+from {raw}
+inner join #deletes as deletes
+    on deletes.id = {raw}.id
+where {match};
+update {raw}
+set
+    deleted_at = coalesce(deletes.deleted_at, @ingested_at),
+    ingested_at = @ingested_at,
+    source_file = @source_file,
+    load_id = @load_id
+from {raw}
+inner join #deletes as deletes
+    on deletes.id = {raw}.id
+where {match};
+select
+    @marked as marked,
+    @by_envelope as by_envelope;"""
 
 
 def stage_insert_sql() -> str:
@@ -218,13 +268,19 @@ select
 from #latest as latest
 left join {raw} as existing
     on existing.id = latest.id
-where existing.id is null or existing.payload_hash <> latest.payload_hash;
+where
+    existing.id is null
+    or existing.payload_hash <> latest.payload_hash
+    or (
+        existing.deleted_at is not null
+        and not exists (select 1 from #deletes as deletes where deletes.id = latest.id)
+    );
 delete existing
 from {raw} as existing
 inner join #changes as changes
     on changes.id = existing.id
 where changes.existed = 1;
-insert into {raw} ({", ".join(contract.RAW_COLUMNS)})
+insert into {raw} ({", ".join(contract.WRITTEN_COLUMNS)})
 select
     changes.id,
     changes.payload,
