@@ -72,12 +72,14 @@ def run_pipeline(target: Target, project_dir: Path, data_dir: Path, config: Path
             report.loads.append(result)
             if on_load:
                 on_load(result, None)
-    freshness = run_dbt(["source", "freshness"], project_dir, target.profiles_dir, target.name,
-                        silent=True)
-    # Only the run's own sources: another source's empty table is not this run's finding.
-    tables = {s.options.schema_and_name[1] for s in selected}
-    freshness.nodes = [n for n in freshness.nodes if n.get("name") in tables]
+    # --no-build runs no dbt at all, freshness included (it is part of the build).
+    freshness = DbtOutcome(success=True, invocation_id=None)
     if build:
+        freshness = run_dbt(["source", "freshness"], project_dir, target.profiles_dir,
+                            target.name, silent=True)
+        # Only the run's own sources: another source's empty table is not this run's finding.
+        tables = {s.options.schema_and_name[1] for s in selected}
+        freshness.nodes = [n for n in freshness.nodes if n.get("name") in tables]
         report.dbt = run_dbt(["build", *dbt_args], project_dir, target.profiles_dir,
                              target.name, quiet=quiet_dbt,
                              callbacks=[on_dbt_event] if on_dbt_event else ())
