@@ -57,11 +57,11 @@ def run_pipeline(target: Target, project_dir: Path, data_dir: Path, config: Path
     sources, `dbt build` (with dbt_args, e.g. --select), the volume checks, and what
     dbt's hooks and the checks recorded for the run."""
     selected = select_sources(read_pipeline(config), sources, config)  # config errors first
+    volume = volume or read_volume_settings(config)
     if not data_dir.is_dir():
         raise ConfigError(f"--data-dir {data_dir} does not exist (or is not a directory)",
                           "Pass the directory that holds the batch folders, or --demo")
     report = RunReport()
-    volume = volume or read_volume_settings(config)
     for source in selected:
         _load_source(report, source, target, data_dir, lock_timeout, on_load, on_wait,
                      progress)

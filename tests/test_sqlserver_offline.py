@@ -8,6 +8,7 @@ in CI (tests/sqlserver_engine.py, .github/workflows/ci.yml).
 from __future__ import annotations
 
 import json
+from types import SimpleNamespace
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -242,7 +243,7 @@ def test_sqlserver_apply_reads_counts_from_one_batch(profile):
         backend.connect(1)
     spec = LoadSpec("raw", "canvas_users", backend.table("raw", "canvas_users"),
                     "canvas_users", "l1", "f.jsonl", True)
-    result = backend.apply(Staged(reader=None), spec)
+    result = backend.apply(Staged(reader=SimpleNamespace(deletes={})), spec)
     assert (result.staged, result.inserted, result.updated, result.duplicates_in_file) == \
         (4, 2, 1, 1)
     assert result.unchanged == 0 and isinstance(result.watermark_after, datetime)
