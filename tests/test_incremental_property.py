@@ -390,8 +390,11 @@ def test_incremental_property_raw_latest_and_build_equals_full_refresh(env, batc
     shutil.rmtree(data, ignore_errors=True)
     sent = {(e, cd2): [] for e in ENTITIES for cd2 in (False, True)}
     models = {e: RawModel(incremental=e in UPDATED) for e in ENTITIES}
+    failed = False
     for number, batch in enumerate(batches, start=1):
-        failed = _write_batch(data, number, batch, sent, models)
+        # A file whose every line is bad stays in the data directory, never loaded:
+        # every later run tries it again and fails again.
+        failed = _write_batch(data, number, batch, sent, models) or failed
         env.cli("run", "--data-dir", data, "--no-build", "--silent",
                 "--config", PROJECT_DIR / "pipeline.yml", expect=1 if failed else 0)
         _assert_raw_matches(env, models)
