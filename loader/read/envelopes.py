@@ -22,6 +22,7 @@ the record is written and then marked deleted, like an envelope's delete.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from datetime import datetime, timedelta
 
 import orjson
@@ -49,7 +50,7 @@ def key_text(key) -> str | int:
     return orjson.dumps(key, option=orjson.OPT_SORT_KEYS).decode()
 
 
-class Envelope:
+class Envelope(ABC):
     """One envelope shape. unwrap(obj) -> (key, change time or None, op, hashed content)."""
 
     name = ""
@@ -59,11 +60,13 @@ class Envelope:
         self.updated_field = updated_field or "updated_at"
 
     @staticmethod
+    @abstractmethod
     def matches(obj: dict) -> bool:
-        raise NotImplementedError
+        """Whether a record has this shape."""
 
+    @abstractmethod
     def unwrap(self, obj: dict):
-        raise NotImplementedError
+        """(key, change time or None, op, the content the hash covers)."""
 
 
 class CanvasData2(Envelope):
