@@ -16,7 +16,7 @@ from collections import defaultdict
 from datetime import datetime
 from pathlib import Path
 
-from .history import History, read_history
+from .report_data import History, read_history
 from .profiles import Target
 from .status import reading
 

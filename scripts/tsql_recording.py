@@ -222,7 +222,7 @@ def record_loader_statements(config: dict | None = None) -> list[Statement]:
     from loader.options import LoadOptions
     from loader.profiles import Target
     from loader.checks import VolumeSettings
-    from loader.history import read_history
+    from loader.report_data import read_history
     from loader.run import RunReport, record_checks
     from loader.status import collect, reading
 

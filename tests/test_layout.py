@@ -22,7 +22,7 @@ LAYERS = [
     {"cli"},
     {"run", "status", "summary", "report"},
     {"load", "pipeline"},
-    {"read", "backends", "audit", "history", "checks", "drift", "dbt_build",
+    {"read", "backends", "audit", "report_data", "checks", "drift", "dbt_build",
      "simulate", "extract"},
     {"options", "profiles"},
     {"contract", "identifiers", "odbc", "progress", "faults"},
