@@ -76,11 +76,22 @@ class LoadResult:
 def load_file(path: str | Path, opts: LoadOptions, target: Target, progress=None,
               on_wait=None) -> LoadResult:
     """Load path into opts.table on target. Raises LoaderError subclasses."""
+    if str(path) == read.STDIN:
+        # Standard input: spooled, so it can be hashed and read like a file; a
+        # pipe has no stat to skip it by (fingerprint None): its bytes' SHA-256
+        # is the already-loaded check.
+        with read.spooled_stdin() as spool:
+            return _load_path(spool, None, read.STDIN_NAME, opts, target, progress, on_wait)
     path = Path(path)
+    return _load_path(path, read.file_fingerprint(path), str(path), opts, target, progress,
+                      on_wait)
+
+
+def _load_path(path: Path, fingerprint: str | None, name: str, opts: LoadOptions,
+               target: Target, progress, on_wait) -> LoadResult:
     started = time.monotonic()
-    fingerprint = read.file_fingerprint(path)
     result = LoadResult(load_id=uuid.uuid4().hex, source_name=opts.source_name,
-                        target_table=opts.table, source_file=str(path), status="running")
+                        target_table=opts.table, source_file=name, status="running")
     backend = backend_for(target)
     backend.connect(opts.lock_timeout, on_wait)
     try:
@@ -106,7 +117,7 @@ def _prepare_tables(backend, opts: LoadOptions) -> None:
     backend.commit()
 
 
-def _load(backend, path: Path, opts: LoadOptions, result: LoadResult, fingerprint: str,
+def _load(backend, path: Path, opts: LoadOptions, result: LoadResult, fingerprint: str | None,
           progress, started: float) -> None:
     """The stages after the job row: identify, read + stage, validate, apply, audit."""
     previous = _identify_file(backend, path, opts, result, fingerprint)
@@ -114,18 +125,19 @@ def _load(backend, path: Path, opts: LoadOptions, result: LoadResult, fingerprin
         return _finish_skipped(backend, result, previous, started)
     schema, name = opts.schema_and_name
     spec = LoadSpec(schema, name, backend.table(schema, name), opts.source_name,
-                    result.load_id, str(path), opts.incremental)
+                    result.load_id, result.source_file, opts.incremental)
     reader = read.RecordReader(
         path, id_field=opts.id_field, updated_field=opts.updated_field,
         batch_size=opts.batch_size, max_rejects=opts.max_rejects, max_future=opts.max_future,
-        progress=progress, chunk_rows=backend.chunk_rows, shape=opts.shape)
+        progress=progress, chunk_rows=backend.chunk_rows, shape=opts.shape,
+        fmt=_file_format(opts), name=result.source_file)
     try:
         staged = backend.stager(spec).stage(reader)
     finally:
         _count_read(result, reader)  # a failed read's counts too
     try:
         crash_point("after_stage")
-        _check_reject_limit(path, opts, result, reader.rejects)
+        _check_reject_limit(result.source_file, opts, result, reader.rejects)
         if not staged.in_transaction:
             backend.begin()
         previous = _loaded_meanwhile(backend, opts, result.file_sha256)
@@ -136,7 +148,7 @@ def _load(backend, path: Path, opts: LoadOptions, result: LoadResult, fingerprin
         result.drift = record_drift(backend, spec, reader.profile)
     finally:
         staged.close()
-    audit.insert_rejects(backend, result.load_id, str(path), reader.rejects)
+    audit.insert_rejects(backend, result.load_id, result.source_file, reader.rejects)
     _count_applied(result, applied)
     result.status = "success"
     _finish(backend, result, started)
@@ -144,7 +156,7 @@ def _load(backend, path: Path, opts: LoadOptions, result: LoadResult, fingerprin
 
 
 def _identify_file(backend, path: Path, opts: LoadOptions, result: LoadResult,
-                   fingerprint: str) -> str | None:
+                   fingerprint: str | None) -> str | None:
     """The load that already loaded this content, or None; sets the file's sha256
     and fingerprint on result.
 
@@ -153,14 +165,14 @@ def _identify_file(backend, path: Path, opts: LoadOptions, result: LoadResult,
     Otherwise the file is hashed; its fingerprint is kept only if it did not
     change while being hashed. --force reads and loads the file regardless.
     """
-    if not opts.force:
+    if not opts.force and fingerprint is not None:
         known = audit.find_file_by_fingerprint(backend, opts.table, fingerprint)
         if known:
             result.file_sha256, result.file_fingerprint = known[1], fingerprint
             return known[0]
     result.file_sha256 = read.file_sha256(path)
-    result.file_fingerprint = fingerprint if read.file_fingerprint(path) == fingerprint \
-        else None
+    result.file_fingerprint = fingerprint if fingerprint is not None and \
+        read.file_fingerprint(path) == fingerprint else None
     return None if opts.force else audit.find_loaded_file(backend, opts.table,
                                                           result.file_sha256)
 
@@ -176,7 +188,12 @@ def _loaded_meanwhile(backend, opts: LoadOptions, sha: str) -> str | None:
     return audit.find_loaded_file(backend, opts.table, sha)
 
 
-def _check_reject_limit(path: Path, opts: LoadOptions, result: LoadResult,
+def _file_format(opts: LoadOptions) -> read.FileFormat:
+    return read.FileFormat(opts.format, opts.delimiter, opts.encoding, opts.sheet,
+                           opts.header_row, opts.json_path, tuple(opts.null_values))
+
+
+def _check_reject_limit(path: str, opts: LoadOptions, result: LoadResult,
                         rejects: list) -> None:
     """Past max_rejects, or every line rejected: the load fails, writing nothing."""
     if len(rejects) > opts.max_rejects:

@@ -8,6 +8,8 @@ pipeline.yml).
 
 from __future__ import annotations
 
+import codecs
+import re
 from dataclasses import InitVar, dataclass
 from datetime import timedelta
 
@@ -16,15 +18,22 @@ from .identifiers import check_field_name, check_source_name, parse_table_name
 
 # The record shapes a source can declare (loader/read/envelopes.py reads them).
 SHAPE_NAMES = ("auto", "plain", "cd2", "debezium")
+# The file formats a source can declare (loader/read/formats.py detects them).
+FORMAT_NAMES = ("auto", "jsonl", "json", "csv", "tsv", "xlsx", "xls", "ods")
+_JSON_PATH = re.compile(r"[^.\s]+(\.[^.\s]+)*")
 
 # How each setting is written, and how a value is given to it, per origin.
 SPELLINGS = {
     "cli": {"id_field": "--id-field", "updated_field": "--updated-field",
             "incremental": "--incremental", "max_rejects": "--max-rejects", "shape": "--shape",
-            "give": " "},
+            "format": "--format", "delimiter": "--delimiter", "encoding": "--encoding",
+            "sheet": "--sheet", "header_row": "--header-row", "json_path": "--json-path",
+            "null_values": "--null-value", "give": " "},
     "pipeline": {"id_field": "id_field", "updated_field": "updated_field",
                  "incremental": "incremental", "max_rejects": "max_rejects", "shape": "shape",
-                 "give": ": "},
+                 "format": "format", "delimiter": "delimiter", "encoding": "encoding",
+                 "sheet": "sheet", "header_row": "header_row", "json_path": "json_path",
+                 "null_values": "null_values", "give": ": "},
 }
 
 
@@ -41,6 +50,14 @@ class LoadOptions:
     batch_size: int = 50_000
     max_future: timedelta = timedelta(days=366)
     shape: str = "auto"  # plain | cd2 | debezium | auto (read/envelopes.py)
+    # The file's format and its reader's settings (read/formats.py, FileFormat).
+    format: str = "auto"
+    delimiter: str | None = None
+    encoding: str = "utf-8"
+    sheet: str | None = None
+    header_row: int = 1
+    json_path: str | None = None
+    null_values: tuple[str, ...] = ("",)
     spelling: InitVar[str] = "cli"
 
     def __post_init__(self, spelling: str) -> None:
@@ -61,8 +78,43 @@ class LoadOptions:
                               f"not {self.shape!r}")
         if self.max_rejects < 0:
             raise LoaderError(f"{words['max_rejects']} must be 0 or more")
+        self._check_format(words)
         self.table = f"{schema}.{name}"
         self.source_name = check_source_name(self.source_name or name)
+
+    def _check_format(self, words: dict) -> None:
+        """The format and its reader's settings (see FileFormat)."""
+        if self.format not in FORMAT_NAMES:
+            raise LoaderError(f"{words['format']} must be one of {', '.join(FORMAT_NAMES)}, "
+                              f"not {self.format!r}")
+        if self.delimiter is not None and (len(self.delimiter) != 1 or
+                                           self.delimiter in '"\r\n'):
+            raise LoaderError(f"{words['delimiter']} must be one character (not a quote or a "
+                              f"newline), not {self.delimiter!r}",
+                              f"e.g. {words['delimiter']}{words['give']}';'")
+        try:
+            codecs.lookup(self.encoding)
+        except LookupError:
+            raise LoaderError(f"{words['encoding']}: unknown encoding {self.encoding!r}",
+                              "e.g. utf-8, cp1252, latin-1") from None
+        if isinstance(self.header_row, bool) or not isinstance(self.header_row, int) \
+                or self.header_row < 1:
+            raise LoaderError(f"{words['header_row']} must be a row number from 1, "
+                              f"not {self.header_row!r}")
+        if self.json_path is not None and not _JSON_PATH.fullmatch(self.json_path):
+            raise LoaderError(f"{words['json_path']} must be keys separated by dots, "
+                              f"not {self.json_path!r}", f"e.g. {words['json_path']}"
+                              f"{words['give']}data")
+        if self.sheet is not None:
+            self.sheet = str(self.sheet)
+            if not self.sheet.strip():
+                raise LoaderError(f"{words['sheet']} must name a sheet")
+        nulls = self.null_values
+        if isinstance(nulls, str) or not all(isinstance(v, str) for v in nulls):
+            raise LoaderError(f"{words['null_values']} must be a list of texts, "
+                              f"not {nulls!r}", f"e.g. {words['null_values']}"
+                              f"{words['give']}['', 'NULL']")
+        self.null_values = tuple(nulls)
 
     @property
     def schema_and_name(self) -> tuple[str, str]:

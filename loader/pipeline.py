@@ -37,6 +37,9 @@ class SourceConfig:
 
 
 _KEYS = ("name", "table", "files", "id_field", "updated_field", "incremental", "shape")
+# The file format and its reader's settings: passed to LoadOptions, which checks them.
+_FORMAT_KEYS = ("format", "delimiter", "encoding", "sheet", "header_row", "json_path",
+                "null_values")
 
 
 def read_pipeline(path: Path) -> list[SourceConfig]:
@@ -72,10 +75,10 @@ def read_pipeline(path: Path) -> list[SourceConfig]:
 def _source(entry, where: str) -> SourceConfig:
     if not isinstance(entry, dict) or not {"name", "table", "files"} <= entry.keys():
         raise ConfigError(f"{where} needs name, table and files")
-    unknown = sorted(str(k) for k in entry if k not in _KEYS)
+    unknown = sorted(str(k) for k in entry if k not in _KEYS + _FORMAT_KEYS)
     if unknown:
         raise ConfigError(f"{where} has an unknown key {unknown[0]!r}",
-                          f"Known keys: {', '.join(_KEYS)}")
+                          f"Known keys: {', '.join(_KEYS + _FORMAT_KEYS)}")
     for key in ("name", "table", "files", "id_field", "updated_field", "shape"):
         value = entry.get(key)
         if key in entry and not (isinstance(value, str) and value.strip()):
@@ -94,6 +97,7 @@ def _source(entry, where: str) -> SourceConfig:
             table=entry["table"], id_field=entry.get("id_field", "id"), source_name=entry["name"],
             updated_field=entry.get("updated_field"), incremental=incremental,
             shape=entry.get("shape", "auto"), spelling="pipeline",
+            **{key: entry[key] for key in _FORMAT_KEYS if key in entry},
         )
     except LoaderError as exc:
         raise ConfigError(f"{where}: {exc.message}", exc.hint) from None

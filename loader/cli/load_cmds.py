@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from ..load import load_file
-from ..options import SHAPE_NAMES, LoadOptions
+from ..options import FORMAT_NAMES, SHAPE_NAMES, LoadOptions
 from ..progress import progress_bar, status_line
 from ..summary import format_load, format_report, skipped_files_line
 from .common import (cli, echo_err, handle_errors, lock_timeout_option, resolve_target,
@@ -69,26 +69,39 @@ def simulate(out_dir, seed, students, courses, assignments_per_course, submissio
 @click.option("--shape", type=click.Choice(SHAPE_NAMES), default="auto", show_default=True,
               help="Record shape: plain records, Canvas Data 2 or Debezium envelopes "
                    "(auto: from the first record).")
+@click.option("--format", "file_format", type=click.Choice(FORMAT_NAMES), default="auto",
+              show_default=True,
+              help="File format (auto: from the file's content and name; needed for csv on stdin).")
+@click.option("--delimiter", help="CSV field delimiter (default: found in the header line).")
+@click.option("--encoding", default="utf-8", show_default=True,
+              help="CSV text encoding (a UTF-8 BOM is dropped), e.g. cp1252.")
+@click.option("--sheet", help="Spreadsheet sheet to read (default: the first).")
+@click.option("--header-row", type=int, default=1, show_default=True,
+              help="CSV/spreadsheet row holding the column names.")
+@click.option("--json-path", help="Where a JSON file's array is, e.g. data for {\"data\": [...]}.")
 @lock_timeout_option(60.0, "Seconds to wait for another load of the same source.")
 @silent_option()
 @target_options
 @handle_errors
 def load(file, table, id_field, source_name, incremental, updated_field, max_rejects, force,
-         shape, lock_timeout, silent, target_name, profiles_dir, project_dir):
-    """Load one JSONL file (or .jsonl.gz) into a raw table.
+         shape, file_format, delimiter, encoding, sheet, header_row, json_path, lock_timeout,
+         silent, target_name, profiles_dir, project_dir):
+    """Load one file into a raw table: JSONL, CSV/TSV, a JSON array or a spreadsheet.
 
-    Unchanged records are not rewritten; bad lines go to meta.load_reject.
+    Gzip is read as it is; FILE - reads standard input. Unchanged records are
+    not rewritten; bad lines and rows go to meta.load_reject.
 
     Example: loader load data/batch-0001/canvas_users.jsonl --table raw.canvas_users
     """
     options = LoadOptions(
         table=table, id_field=id_field, source_name=source_name, updated_field=updated_field,
         incremental=incremental, max_rejects=max_rejects, force=force, lock_timeout=lock_timeout,
-        shape=shape,
+        shape=shape, format=file_format, delimiter=delimiter, encoding=encoding, sheet=sheet,
+        header_row=header_row, json_path=json_path,
     )
     target, _ = resolve_target(target_name, profiles_dir, project_dir)
-    size = file.stat().st_size if file.is_file() else None
-    with progress_bar(size, f"loading {file.name}", silent) as bar:
+    size = file.stat().st_size if str(file) != "-" and file.is_file() else None
+    with progress_bar(size, f"loading {file.name or 'standard input'}", silent) as bar:
         result = load_file(file, options, target, progress=bar.update,
                            on_wait=None if silent else echo_err)
     if not silent:

@@ -1,19 +1,23 @@
 """The reading layer: every way a file becomes records.
 
-    RecordReader(path, id_field=..., updated_field=...)   iterate for Chunks
+    RecordReader(path, id_field=..., updated_field=..., fmt=FileFormat(...))
+                                                            iterate for Chunks: JSON Lines,
+                                                            CSV/TSV, JSON arrays, spreadsheets
     open_input, file_sha256, file_fingerprint               the file itself
     parse_timestamp, RecordParser, Reject                   one line's verdict
 
 A load reads its file only through RecordReader, whichever backend stages it.
 """
 
-from .files import file_fingerprint, file_sha256, file_state, is_gzip, open_input
+from .files import (STDIN, STDIN_NAME, file_fingerprint, file_sha256, file_state, is_gzip,
+                    open_input, spooled_stdin)
+from .formats import FileFormat
 from .prefetch import prefetched
 from .records import EXCERPT_CHARS, MAX_ID_LENGTH, RecordParser, Reject, parse_timestamp
 from .stream import Chunk, RecordReader
 
 __all__ = [
-    "EXCERPT_CHARS", "MAX_ID_LENGTH", "Chunk", "RecordParser", "RecordReader", "Reject",
-    "file_fingerprint", "file_sha256", "file_state", "is_gzip", "open_input",
-    "parse_timestamp", "prefetched",
+    "EXCERPT_CHARS", "MAX_ID_LENGTH", "STDIN", "STDIN_NAME", "Chunk", "FileFormat",
+    "RecordParser", "RecordReader", "Reject", "file_fingerprint", "file_sha256", "file_state",
+    "is_gzip", "open_input", "parse_timestamp", "prefetched", "spooled_stdin",
 ]

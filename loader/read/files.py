@@ -7,11 +7,18 @@ import gzip
 import hashlib
 import io
 import os
+import shutil
+import sys
+import tempfile
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 from ..errors import InputFileError
 
 GZIP_MAGIC = b"\x1f\x8b"
+STDIN = "-"  # the file argument that means standard input
+STDIN_NAME = "<stdin>"  # how a load from standard input names its file (source_file)
 
 
 def open_file(path: Path) -> io.BufferedReader:
@@ -68,3 +75,17 @@ def file_state(path: Path) -> tuple[int, int, int]:
     """(size, mtime, inode): whether a file changed between two reads of it."""
     st = os.stat(path)
     return (st.st_size, st.st_mtime_ns, st.st_ino)
+
+
+@contextmanager
+def spooled_stdin() -> Iterator[Path]:
+    """Standard input copied to a scratch file, removed afterwards.
+
+    A load reads its file more than once (hashed for the already-loaded check,
+    read, and on DuckDB cut again by line offsets), which a pipe cannot be:
+    the spool costs one write of the data to disk, and memory stays flat."""
+    with tempfile.TemporaryDirectory(prefix="canvas-stdin-") as scratch:
+        path = Path(scratch) / "stdin"
+        with open(path, "wb") as out:
+            shutil.copyfileobj(sys.stdin.buffer, out, 1 << 20)
+        yield path

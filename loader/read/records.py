@@ -89,6 +89,22 @@ class RecordParser:
 
     def parse(self, raw: bytes) -> tuple[str, str, datetime | None, str]:
         obj, exact = _load(raw)
+        return self._verdict(obj, exact)
+
+    def parse_object(self, obj: dict) -> tuple[bytes, tuple[str, str, datetime | None, str]]:
+        """A record another reader built (CSV row, JSON array element, spreadsheet
+        row): its payload (compact JSON, keys in the order read) and parse()'s verdict."""
+        try:
+            return orjson.dumps(obj), self._verdict(obj, False)
+        except TypeError:  # an integer beyond 64 bits, or nesting orjson cannot write
+            pass
+        try:
+            payload = json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode()
+        except (ValueError, RecursionError):
+            raise Reject(f"nested deeper than {MAX_DEPTH} levels") from None
+        return payload, self._verdict(obj, True)
+
+    def _verdict(self, obj: dict, exact: bool) -> tuple[str, str, datetime | None, str]:
         if self.envelope is not None:
             return self._unwrap(obj, exact)
         rid = self._id(obj)

@@ -24,7 +24,12 @@ from typing import Callable, Iterator
 import orjson
 
 from ..faults import crash_point
+from .cells import Bad
+from .delimited import DelimitedRecords
 from .envelopes import CONTENT_KEYS, DELETE, SHAPES, SOFT_DELETE, UPSERT, shape_of
+from .excel import SheetRecords
+from .formats import DELIMITED, FileFormat
+from .json_array import JsonArrayRecords
 from .lean import lean_parser
 from .profile import KeyProfile
 from .lines import LineRules, blocks
@@ -64,9 +69,19 @@ class RecordReader:
                  batch_size: int = 50_000, max_rejects: int | None = None,
                  max_future: timedelta = timedelta(days=366),
                  progress: Callable[[int], None] | None = None,
-                 chunk_rows: int = CHUNK_ROWS, lean: bool = True, shape: str = "auto"):
+                 chunk_rows: int = CHUNK_ROWS, lean: bool = True, shape: str = "auto",
+                 fmt: FileFormat | None = None, name: str | None = None):
         self.path = Path(path)
-        self.shape = _detect_shape(self.path) if shape in (None, "auto") else shape
+        self.name = name or str(path)  # the file as rejects and errors name it
+        self.format = (fmt or FileFormat()).resolved(self.path)
+        if shape not in (None, "auto"):
+            self.shape = shape
+        elif self.format.is_lines:
+            self.shape = _detect_shape(self.path)
+        elif self.format.name == "json":  # CSV and spreadsheet rows are plain records
+            self.shape = _first_record_shape(self._records())
+        else:
+            self.shape = "plain"
         envelope = SHAPES[self.shape](id_field, updated_field) if self.shape in SHAPES else None
         self.parser = RecordParser(id_field, updated_field, max_future, envelope)
         self.with_updated = updated_field is not None
@@ -89,11 +104,70 @@ class RecordReader:
         """Records the database cannot store: rejects at the end of their batch."""
         self._late.extend(rejects or ())
 
+    @property
+    def rereadable(self) -> bool:
+        """A chunk's payloads are the file's lines at their line_offset: a stager
+        may cut them out of the file again (JSON Lines only)."""
+        return self.format.is_lines
+
     def __iter__(self) -> Iterator[Chunk]:
         """The file's chunks; each also feeds the key profile (profile.py)."""
-        for chunk in self._chunks():
+        chunks = self._chunks() if self.format.is_lines else self._record_chunks()
+        for chunk in chunks:
             self.profile.add_chunk(chunk)
             yield chunk
+
+    def _records(self):
+        """The reader of a non-JSONL file: (number, record | Bad | None) items."""
+        kind = (DelimitedRecords if self.format.name in DELIMITED else
+                JsonArrayRecords if self.format.name == "json" else SheetRecords)
+        return kind(self.path, self.format, self.name)
+
+    def _record_chunks(self) -> Iterator[Chunk]:
+        """_chunks for records another reader built (cells.py): same chunks, same
+        batches and counts; a row's payload is its record as compact JSON."""
+        source = self._records()
+        chunk, adds = _fresh()
+        lines = blank = 0
+        position = 0  # the source's byte position at the last batch end
+        for number, value in source:
+            if value is None:
+                blank += 1
+                continue
+            lines += 1
+            parsed = self._object(number, value)
+            if parsed is not None and (self.deletes or parsed[1][3] != UPSERT) \
+                    and not self._upsert(parsed[1], number):
+                parsed = None
+            if parsed is not None:
+                payload, (rid, digest, stamp, *_) = parsed
+                for add, item in zip(adds, (number, rid, payload, digest, stamp, 0)):
+                    add(item)
+                if len(chunk) >= self.chunk_rows:
+                    yield chunk
+                    chunk, adds = _fresh()
+            if lines >= self.batch_size:
+                if len(chunk):
+                    yield chunk
+                    chunk, adds = _fresh()
+                if self._end_batch(lines, blank, source.position - position):
+                    return
+                lines = blank = 0
+                position = source.position
+        if len(chunk):
+            yield chunk
+        self._end_batch(lines, blank, source.position - position)
+
+    def _object(self, number: int, value):
+        """(payload, verdict) of one record of another reader, or None (a reject)."""
+        if type(value) is Bad:
+            self.rejects.append((number, value.reason, value.text[:200]))
+            return None
+        try:
+            return self.parser.parse_object(value)
+        except Reject as why:
+            self.rejects.append((number, str(why), _object_excerpt(value)))
+            return None
 
     def _chunks(self) -> Iterator[Chunk]:
         rules = LineRules(self.path)
@@ -201,6 +275,27 @@ class RecordReader:
         return self.stopped
 
 
+
+
+def _object_excerpt(value: dict) -> str:
+    try:
+        return excerpt(orjson.dumps(value))
+    except TypeError:
+        return str(value)[:200]
+
+
+def _first_record_shape(records) -> str:
+    """The shape of the first record of another reader ('plain' for none)."""
+    items = iter(records)
+    try:
+        for _, value in items:
+            if isinstance(value, dict):
+                return shape_of(value)
+            if value is not None:
+                break
+    finally:
+        items.close()
+    return "plain"
 
 
 def _detect_shape(path: Path, tries: int = 20) -> str:

@@ -35,7 +35,7 @@ import pyarrow.parquet as pq
 
 from ... import contract
 from ...read import Chunk, RecordReader, prefetched
-from ..staging import Staged, switched_on
+from ..staging import Staged, TableStager, switched_on
 from .file_payloads import FULL, JSON, SMALL, FilePayloads, spill_dir
 from .first_load import SPILL, FirstLoad
 
@@ -53,7 +53,11 @@ class FastStager:
         self.spec = spec
 
     def stage(self, reader: RecordReader) -> Staged:
-        """Fill _stage (and, on a first load, raw)."""
+        """Fill _stage (and, on a first load, raw). A file whose payloads are not its
+        lines (CSV, JSON arrays, spreadsheets) goes the portable way: the payloads
+        cannot be cut out of it again."""
+        if not reader.rereadable:
+            return TableStager(self.backend).stage(reader)
         backend, raw = self.backend, self.spec.raw
         backend.stage_create()
         backend.begin()

@@ -1,0 +1,123 @@
+"""CSV and TSV files as records: a header row, then one record per row.
+
+Parsed by Python's csv module (C, RFC 4180 quoting: quoted delimiters,
+doubled quotes and newlines inside quotes), streamed line by line through a
+text wrapper, so memory stays flat in the file's size. The delimiter is
+declared, or a tab for tsv, or found in the header line (the most frequent of
+, ; tab | outside quotes). UTF-8 with or without a BOM unless another
+encoding is declared; a byte that is not valid in the encoding fails the
+file with its byte offset. Values stay text; a field whose text is one of
+null_values (by default the empty field) is null. A row with more or fewer
+fields than the header is a reject; a blank line is counted, not a record.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+from typing import Iterator
+
+from ..errors import InputFileError
+from .cells import Bad, header_names
+from .files import open_input
+from .formats import FileFormat
+
+_CANDIDATES = (",", ";", "\t", "|")
+csv.field_size_limit(1 << 30)  # a long text field is a value, not an error
+
+
+class DelimitedRecords:
+    """Iterate for (row number, record | Bad | None); see cells.py."""
+
+    def __init__(self, path: Path, fmt: FileFormat, name: str | None = None):
+        self.path = Path(path)
+        self.name = name or str(path)
+        self.fmt = fmt
+        self.position = 0
+        self._fh = None
+
+    def __iter__(self) -> Iterator[tuple[int, object]]:
+        encoding = self.fmt.encoding
+        if encoding.lower().replace("_", "-") in ("utf-8", "utf8"):
+            encoding = "utf-8-sig"  # drops a BOM
+        raw = open_input(self.path)
+        self._fh = raw
+        text = io.TextIOWrapper(raw, encoding=encoding, errors="strict", newline="")
+        try:
+            yield from self._rows(text)
+        except UnicodeDecodeError:
+            raise self._encoding_error() from None
+        finally:
+            text.close()
+
+    def _rows(self, text) -> Iterator[tuple[int, object]]:
+        lines = iter(text)
+        skipped = 0
+        for _ in range(self.fmt.header_row - 1):  # lines above the header
+            if next(lines, None) is not None:
+                skipped += 1
+        first = next(lines, None)
+        if first is None or not first.strip():
+            return  # an empty file (or one without a header): no records
+        delimiter = self.fmt.delimiter or ("\t" if self.fmt.name == "tsv" else _sniff(first))
+        reader = csv.reader(_chain(first, lines), delimiter=delimiter, quotechar='"',
+                            doublequote=True, strict=False)
+        header = header_names(next(reader))
+        width = len(header)
+        nulls = frozenset(self.fmt.null_values)
+        tell = self._fh.tell if hasattr(self._fh, "tell") else (lambda: 0)
+        count = 0
+        while True:
+            start = reader.line_num + 1 + skipped
+            fields = next(reader, None)
+            if fields is None:
+                break
+            count += 1
+            if not count & 1023:
+                self.position = tell()
+            if not fields:
+                yield start, None
+            elif len(fields) != width:
+                if len(fields) < width and not any(fields):  # e.g. a line of ;;;
+                    yield start, None
+                    continue
+                yield start, Bad(f"row has {len(fields)} fields, the header has {width}",
+                                 delimiter.join(fields))
+            else:
+                yield start, {k: (None if v in nulls else v) for k, v in zip(header, fields)}
+        self.position = tell()
+
+    def _encoding_error(self) -> InputFileError:
+        offset, line = _first_bad_byte(self.path, self.fmt.encoding)
+        return InputFileError(
+            f"{self.name}: byte {offset} (line {line}) is not valid {self.fmt.encoding}",
+            "Declare the file's encoding with --encoding (pipeline.yml: encoding:), "
+            "e.g. --encoding cp1252, or save the file as UTF-8",
+        )
+
+
+def _chain(first: str, rest) -> Iterator[str]:
+    yield first
+    yield from rest
+
+
+def _sniff(line: str) -> str:
+    """The candidate delimiter seen most often outside quotes in the header line."""
+    outside = line.split('"')[::2]
+    counts = {c: sum(part.count(c) for part in outside) for c in _CANDIDATES}
+    best = max(_CANDIDATES, key=lambda c: counts[c])
+    return best if counts[best] else ","
+
+
+def _first_bad_byte(path: Path, encoding: str) -> tuple[int, int]:
+    """(byte offset, line) of the first byte the encoding cannot decode."""
+    offset = 0
+    with open_input(path) as fh:
+        for number, raw in enumerate(fh, start=1):
+            try:
+                raw.decode(encoding)
+            except UnicodeDecodeError as exc:
+                return offset + exc.start, number
+            offset += len(raw)
+    return offset, 0
