@@ -339,16 +339,16 @@ def test_bad_input_damaged_gzip_fails_cleanly_and_writes_nothing(env, damage):
 
 
 @pytest.mark.parametrize("layout", ["pretty", "one_line", "after_blank_lines"])
-def test_bad_input_json_array_file_is_refused_with_a_hint(env, layout):
+def test_bad_input_json_array_file_declared_jsonl_is_refused_with_a_hint(env, layout):
     records = [{"id": 1}, {"id": 2}]
     text = {"pretty": json.dumps(records, indent=2),
             "one_line": json.dumps(records),
             "after_blank_lines": "\n\n" + json.dumps(records, indent=2)}[layout]
     path = env.root / "things.json"
     path.write_text(text + "\n")
-    result = env.load(path, TABLE, expect=1)
+    result = env.load(path, TABLE, "--format", "jsonl", expect=1)
     out = result.output
-    assert "JSON array, not JSON Lines" in out and "jq -c" in out, out
+    assert "JSON array, not JSON Lines" in out and "--format json" in out, out
     line = 3 if layout == "after_blank_lines" else 1
     assert f"{path}:{line}:" in out
     assert len(out.strip().splitlines()) == 1 and "Traceback" not in out

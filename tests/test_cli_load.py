@@ -249,11 +249,13 @@ def test_load_gzip_file_is_read(env):
     assert "written 3" in env.cli("load", path, "--table", "raw.canvas_users").output
 
 
-def test_load_json_array_file_gets_a_hint(env):
+def test_load_json_array_file_is_read_as_one_and_gets_a_hint_declared_jsonl(env):
     path = env.root / "users.json"
     path.write_text(json.dumps(USERS, indent=2))
-    result = env.cli("load", path, "--table", "raw.canvas_users", expect=1)
-    assert "JSON array, not JSON Lines" in result.output and "jq -c" in result.output
+    result = env.cli("load", path, "--table", "raw.canvas_users", "--format", "jsonl",
+                     expect=1)
+    assert "JSON array, not JSON Lines" in result.output and "--format json" in result.output
+    assert "written 3" in env.cli("load", path, "--table", "raw.canvas_users").output
 
 
 def test_load_missing_file_is_a_one_line_error(env):

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from loader.errors import InputFileError
-from loader.read import RecordReader
+from loader.read import FileFormat, RecordReader
 from test_duckdb_fastpath import FIRST_LOAD_LINES, LINES
 
 
@@ -76,8 +76,9 @@ def test_read_late_rejects_join_at_the_end_of_their_batch(tmp_path):
     assert [r[0] for r in reader.rejects] == [2, 1, 4, 3]
 
 
-def test_read_refuses_a_json_array_file(tmp_path):
+def test_read_refuses_a_json_array_file_declared_jsonl(tmp_path):
     path = tmp_path / "array.json"
     path.write_text('\n[{"id": 1}, {"id": 2}]\n')
     with pytest.raises(InputFileError, match=r"array.json:2: this looks like a JSON array"):
-        list(RecordReader(path))
+        list(RecordReader(path, fmt=FileFormat("jsonl")))
+    assert [c.id for c in RecordReader(path)] == [["1", "2"]]  # undeclared: a JSON array

@@ -7,7 +7,9 @@ itself is found by its magic bytes):
     zip holding an OpenDocument spreadsheet       ods
     other zip (PK..)                              xlsx
     OLE2 compound file                            xls
-    first content byte '['                        json (an array of objects)
+    first content byte '['                        json (an array of objects), unless
+                                                  the first line is a whole JSON value
+                                                  and more lines follow (JSON Lines)
     first content byte '{' and a json_path        json (the array at that path)
     name .csv / .tsv, .tab                        csv / tsv
     anything else                                 jsonl (today's default)
@@ -20,6 +22,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+
+import orjson
 
 from .files import open_input, open_file
 
@@ -68,7 +72,7 @@ def detect(path: Path, json_path: str | None = None) -> str:
     if head.startswith(OLE_MAGIC):
         return "xls"
     first = _first_content_byte(path)
-    if first == b"[" or (first == b"{" and json_path):
+    if (first == b"[" and not _array_line_then_more(path)) or (first == b"{" and json_path):
         return "json"
     suffixes = [s.lower() for s in Path(path).suffixes]
     if suffixes and suffixes[-1] == ".gz":
@@ -79,14 +83,30 @@ def detect(path: Path, json_path: str | None = None) -> str:
     return "jsonl"
 
 
-def _first_content_byte(path: Path) -> bytes:
-    """The first byte that is not whitespace or a UTF-8 BOM ('' for none in the
-    first 64 KiB); gzip is read through."""
+def _head(path: Path) -> bytes:
+    """The first 64 KiB of content, without a UTF-8 BOM and leading whitespace;
+    gzip is read through."""
     with open_input(path) as fh:
         try:
             data = fh.read(_SNIFF_BYTES)
         except (OSError, EOFError):
             return b""
-    data = data.lstrip(b"\xef\xbb\xbf").lstrip()
-    return data[:1]
+    return data.lstrip(b"\xef\xbb\xbf").lstrip()
+
+
+def _first_content_byte(path: Path) -> bytes:
+    return _head(path)[:1]
+
+
+def _array_line_then_more(path: Path) -> bool:
+    """The first line is a whole JSON value and more content follows: JSON Lines
+    whose first line is a (bad) array, not one JSON document."""
+    first, _, rest = _head(path).partition(b"\n")
+    if not rest.strip():
+        return False
+    try:
+        orjson.loads(first)
+    except orjson.JSONDecodeError:
+        return False
+    return True
 

@@ -5,8 +5,9 @@ line by line, so a damaged file fails after the lines before the damage.
 Each line's offset in the (unzipped) file is kept, so a line can be cut out
 of the file again later. The rules for lines that are not plain records: a
 UTF-8 BOM on line 1 is dropped, trailing CRs are stripped, a blank line is
-not a record (only counted), and a file whose first content is a JSON array
-is refused with a hint to convert it.
+not a record (only counted), and a file declared JSON Lines whose first
+content is a JSON array is refused with a hint (formats.py finds such a file a
+JSON array when the format is not declared).
 """
 
 from __future__ import annotations
@@ -144,5 +145,6 @@ def refuse_array_file(path: Path, first: bytes, number: int = 1) -> None:
         raise InputFileError(
             f"{path}:{number}: this looks like a JSON array, not JSON Lines "
             "(one object per line)",
-            "Convert it first, e.g. `jq -c '.[]' file.json > file.jsonl`",
+            "Load it as a JSON array with --format json (format: json in pipeline.yml), "
+            "or convert it: `jq -c '.[]' file.json > file.jsonl`",
         )

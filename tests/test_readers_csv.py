@@ -1,0 +1,107 @@
+"""CSV and TSV files: each odd input has one asserted outcome, on every engine.
+
+The files are written here byte for byte (BOM, CRLF, cp1252, gzip).
+"""
+
+from __future__ import annotations
+
+import gzip
+
+from helpers_attack import watermark
+from helpers_readers import last_load, payloads, rejects
+from loader.read import FileFormat, RecordReader
+
+TABLE = "raw.school_students"
+
+
+def _write(env, name: str, data: bytes):
+    path = env.root / name
+    path.write_bytes(data)
+    return path
+
+
+def test_readers_csv_quotes_newlines_delimiters_bom_and_crlf(env):
+    data = ("\ufeffid,name,note\r\n"
+            '1,"Doe, Jane","said ""hi""\r\nand left"\r\n'
+            "2,Émile,\r\n"
+            '3,"",plain\r\n').encode()
+    path = _write(env, "students.csv", data)
+    assert "written 3" in env.cli("load", path, "--table", TABLE).output
+    assert payloads(env, TABLE) == {
+        "1": {"id": "1", "name": "Doe, Jane", "note": 'said "hi"\r\nand left'},
+        "2": {"id": "2", "name": "Émile", "note": None},  # the empty field: null
+        "3": {"id": "3", "name": None, "note": "plain"},
+    }
+    assert last_load(env, str(path))["rows_read"] == 3
+
+
+def test_readers_csv_ragged_row_is_a_reject_with_its_row_number(env):
+    data = b'id,name\n1,Ann\n2,"two\nlines"\n3,Bob,extra\n4\n5,Eve\n'
+    path = _write(env, "ragged.csv", data)
+    out = env.cli("load", path, "--table", TABLE).output
+    assert "written 3" in out and "rejected 2" in out
+    assert rejects(env, str(path)) == [(5, "row has 3 fields, the header has 2"),
+                                       (6, "row has 1 fields, the header has 2")]
+    assert sorted(payloads(env, TABLE)) == ["1", "2", "5"]
+    assert last_load(env, str(path)) == {"status": "success", "rows_read": 5,
+                                         "rows_written": 3, "rows_skipped": 0,
+                                         "rows_rejected": 2}
+
+
+def test_readers_csv_wrong_encoding_names_file_offset_and_option(env):
+    data = "id,name\n1,Ann\n2,Müller\n".encode("cp1252")
+    path = _write(env, "latin.csv", data)
+    out = env.cli("load", path, "--table", TABLE, expect=1).output
+    offset = data.index("ü".encode("cp1252"))
+    assert f"{path}: byte {offset} (line 3) is not valid utf-8" in out, out
+    assert "--encoding" in out and "Traceback" not in out
+    out = env.cli("load", path, "--table", TABLE, "--encoding", "cp1252").output
+    assert "written 2" in out
+    assert payloads(env, TABLE)["2"]["name"] == "Müller"
+
+
+def test_readers_csv_empty_and_header_only_files_load_nothing(env):
+    for name, data in (("empty.csv", b""), ("header.csv", b"id,name\r\n"),
+                       ("header_bom.csv", b"\xef\xbb\xbfid,name")):
+        path = _write(env, name, data)
+        out = env.cli("load", path, "--table", TABLE).output
+        assert "read 0, written 0" in out, out
+        assert last_load(env, str(path))["status"] == "success"
+    assert env.scalar(f"select count(*) from {TABLE}") == 0
+
+
+def test_readers_csv_gzip_tsv_and_sniffed_semicolons(env):
+    gz = _write(env, "students.csv.gz", gzip.compress(b"id,name\n1,Ann\n2,Bob\n"))
+    tsv = _write(env, "more.tsv", b"id\tname\n3\tC, with comma\n")
+    semi = _write(env, "semi.csv", b'id;name\n4;"D;E"\n')
+    for path in (gz, tsv, semi):
+        env.cli("load", path, "--table", TABLE)
+    assert {k: v["name"] for k, v in payloads(env, TABLE).items()} == {
+        "1": "Ann", "2": "Bob", "3": "C, with comma", "4": "D;E"}
+
+
+def test_readers_csv_past_max_rejects_writes_nothing_and_keeps_the_watermark(env):
+    good = _write(env, "day1.csv", b"id,updated_at\n1,2026-09-01T00:00:00Z\n")
+    env.cli("load", good, "--table", TABLE, "--updated-field", "updated_at")
+    before = watermark(env, "school_students")
+    bad = _write(env, "day2.csv",
+                 b"id,updated_at\n2,2026-09-02T00:00:00Z\n3\n4,x,y\n5,not a time\n")
+    out = env.cli("load", bad, "--table", TABLE, "--updated-field", "updated_at",
+                  "--max-rejects", "1", expect=1).output
+    assert "more than 1 lines rejected" in out and "Try --max-rejects" in out
+    assert sorted(payloads(env, TABLE)) == ["1"]
+    assert watermark(env, "school_students") == before
+    assert [n for n, _ in rejects(env, str(bad))] == [3, 4, 5]
+    assert "unparsable timestamp" in rejects(env, str(bad))[2][1]
+    assert last_load(env, str(bad))["status"] == "failed"
+
+
+def test_readers_csv_declared_null_values_delimiter_and_header_row(tmp_path):
+    path = tmp_path / "export.txt"
+    path.write_bytes(b"exported 2026-09-01\nid|score|flag\n1|NULL|\n2|NA|x\n")
+    fmt = FileFormat("csv", delimiter="|", header_row=2, null_values=("NULL", "NA"))
+    reader = RecordReader(path, fmt=fmt)
+    chunks = list(reader)
+    assert [p for c in chunks for p in c.payload] == [
+        b'{"id":"1","score":null,"flag":""}', b'{"id":"2","score":null,"flag":"x"}']
+    assert [n for c in chunks for n in c.line_number] == [3, 4]
