@@ -28,6 +28,8 @@ process from wait4), median of --runs runs:
    COPY of the same rows into a table of the raw shape (same indexes).
 5. dbt on DuckDB (all five sources loaded): build --full-refresh, build after
    loading the 1%-changed submissions, build with nothing new.
+6. formats (scripts/bench_formats.py): a CSV of N attendance rows, loader vs
+   DuckDB's own read_csv CREATE TABLE AS; an .xlsx of min(N, 100,000) rows.
 
 Prints a table and the targets (ratios, PASS/FAIL), and writes the JSON to
 --out (bench_results/ by default). Skipped contenders say why.
@@ -58,6 +60,7 @@ SOURCES = (  # pipeline.yml's sources, in its order
     ("enrollments", "updated_at"), ("submissions", None),
 )
 MB = 1 << 20
+GROUPS = ("loader", "ctas", "dlt", "pg", "dbt", "formats")
 
 
 # ----------------------------------------------------------------- child side
@@ -101,6 +104,10 @@ def child(spec: dict) -> dict:
             "from read_json_objects(?, format = 'newline_delimited')", [spec["file"]])
         con.close()
         return {"seconds": time.perf_counter() - start}
+    if kind == "read_csv_ctas":
+        from bench_formats import child_read_csv_ctas
+
+        return child_read_csv_ctas(spec)
     if kind == "dlt":
         return _child_dlt(spec)
     if kind == "pgcopy":
@@ -517,7 +524,7 @@ class Bench:
                 sizes[n] = {"file_bytes": d["bytes"], "bytes_per_line": round(d["bytes"] / n, 1)}
                 print(f"n={n:,}: {d['bytes'] / MB:,.1f} MB, {d['bytes'] / n:,.0f} bytes/line",
                       flush=True)
-                only = set(self.args.only or ("loader", "ctas", "dlt", "pg", "dbt"))
+                only = set(self.args.only or GROUPS)
                 if "loader" in only:
                     self.loader(n, d)
                     if self.args.before:
@@ -531,6 +538,10 @@ class Bench:
                     self.postgres(n, d)
                 if "dbt" in only:
                     self.dbt(n, d)
+                if "formats" in only:
+                    from bench_formats import run_formats
+
+                    run_formats(self, n, _remove_db)
         finally:
             if self.pg is not None:
                 self.pg.stop()
@@ -598,10 +609,13 @@ def targets(rows: list[dict], ns: list[int]) -> list[dict]:
         check(n, "PostgreSQL loader <= 1.5x COPY",
               ratio(get(n, "postgres_loader_first"), get(n, "postgres_copy")), 1.5, "max",
               "postgres_loader_first / postgres_copy")
+        check(n, "CSV first load <= 2x DuckDB read_csv CTAS",
+              ratio(get(n, "loader_csv_first"), get(n, "duckdb_read_csv_ctas")), 2.0, "max",
+              "loader_csv_first / duckdb_read_csv_ctas")
         rss = [r.get("peak_rss_mb") for r in rows
                if r["n"] == n and r["status"] == "ok" and r["contender"].startswith("loader_")]
-        check(n, "loader peak RSS < 500 MB", max(rss) if rss else None, 500, "max",
-              "max peak RSS of the loader_* runs (MB)")
+        check(n, "loader peak RSS < 500 MB (every format)", max(rss) if rss else None, 500,
+              "max", "max peak RSS of the loader_* runs, CSV and .xlsx included (MB)")
         check(n, "dbt incremental (1% changed) model time <= 10% of full refresh",
               ratio(get(n, "dbt_incremental_1pct", "model_s"), get(n, "dbt_full_refresh",
                                                                    "model_s")),
@@ -764,7 +778,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-pg", action="store_true")
     parser.add_argument("--no-dbt", action="store_true")
     parser.add_argument("--only", action="append",
-                        choices=("loader", "ctas", "dlt", "pg", "dbt"),
+                        choices=GROUPS,
                         help="run only these contender groups (repeatable; others get no row)")
     parser.add_argument("--markdown", action="store_true", help="also print the README table")
     parser.add_argument("--child", help=argparse.SUPPRESS)

@@ -15,6 +15,7 @@ CONTENDERS = {
     "dlt_default_first", "dlt_default_rerun", "dlt_parquet_first", "dlt_parquet_rerun",
     "postgres_loader_first", "postgres_copy",
     "dbt_full_refresh", "dbt_incremental_1pct", "dbt_nothing_new",
+    "loader_csv_first", "duckdb_read_csv_ctas", "loader_xlsx_first",
 }
 
 
@@ -36,11 +37,14 @@ def test_bench_smoke_writes_every_contender(tmp_path):
         else:
             assert row["median_s"] > 0 and row["peak_rss_mb"] > 0, (name, row)
     for name in ("loader_first", "loader_force", "loader_1pct",
-                 "duckdb_read_json_objects_ctas", "dbt_full_refresh"):
+                 "duckdb_read_json_objects_ctas", "dbt_full_refresh", "loader_csv_first",
+                 "duckdb_read_csv_ctas", "loader_xlsx_first"):
         assert rows[name]["status"] == "ok", rows[name]
     assert rows["loader_skip"]["status_detail"] == "skipped_file"
     assert rows["loader_copy"]["status_detail"] == "skipped_file"
     assert rows["loader_1pct"]["rows_written"] == 20  # 1% of 2,000
+    assert rows["loader_csv_first"]["rows_written"] == 2000
+    assert rows["loader_xlsx_first"]["rows_written"] == 2000
     assert report["data"]["2000"]["bytes_per_line"] > 0
     assert any(t["status"] in ("PASS", "FAIL") for t in report["targets"])
     assert list(out.glob("bench-smoke-*.json"))
