@@ -8,6 +8,7 @@ import json
 import orjson
 import pytest
 
+from helpers_attack import watermark
 from helpers_readers import last_load, payloads, peak_rss_mb, rejects
 
 TABLE = "raw.school_assessments"
@@ -58,11 +59,17 @@ def test_readers_json_syntax_error_fails_the_file_and_writes_nothing(env):
     assert last_load(env, str(path))["status"] == "failed"
 
 
-def test_readers_json_past_max_rejects_writes_nothing(env):
-    path = _write(env, "many.json", [{"id": 1}, 2, 3, {"id": 4}])
-    out = env.cli("load", path, "--table", TABLE, "--max-rejects", "1", expect=1).output
+def test_readers_json_past_max_rejects_writes_nothing_and_keeps_the_watermark(env):
+    ts = ("--updated-field", "taken_at")
+    first = _write(env, "first.json", [{"id": 1, "taken_at": "2026-03-01T00:00:00Z"}])
+    env.cli("load", first, "--table", TABLE, *ts)
+    before = watermark(env, "school_assessments")
+    path = _write(env, "many.json", [{"id": 2, "taken_at": "2026-03-09T00:00:00Z"}, 2, 3,
+                                     {"id": 4}])
+    out = env.cli("load", path, "--table", TABLE, *ts, "--max-rejects", "1", expect=1).output
     assert "more than 1 lines rejected" in out
-    assert env.scalar(f"select count(*) from {TABLE}") == 0
+    assert sorted(payloads(env, TABLE)) == ["1"]
+    assert watermark(env, "school_assessments") == before
     assert [n for n, _ in rejects(env, str(path))] == [2, 3]
 
 

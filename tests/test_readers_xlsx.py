@@ -67,3 +67,13 @@ def test_readers_xlsx_gzip_and_header_row(env):
                   "--max-rejects", "5").output
     assert "written 2" in out
     assert sorted(payloads(env, TABLE)) == ["1001", "1002"]
+
+
+def test_readers_xlsx_past_max_rejects_writes_nothing(env):
+    path = _workbook(env.root / "monthly.xlsx")
+    out = env.cli("load", path, "--table", TABLE, "--sheet", "March", "--max-rejects", "1",
+                  expect=1).output
+    assert f"{path}: more than 1 lines rejected (first at line 6:" in out, out
+    assert env.scalar(f"select count(*) from {TABLE}") == 0
+    assert [n for n, _ in rejects(env, str(path))] == [6, 7]
+    assert last_load(env, str(path))["status"] == "failed"
