@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import csv
 import io
+from itertools import chain
 from pathlib import Path
 from typing import Iterator
 
@@ -61,7 +62,7 @@ class DelimitedRecords:
         if first is None or not first.strip():
             return  # an empty file (or one without a header): no records
         delimiter = self.fmt.delimiter or ("\t" if self.fmt.name == "tsv" else _sniff(first))
-        reader = csv.reader(_chain(first, lines), delimiter=delimiter, quotechar='"',
+        reader = csv.reader(chain((first,), lines), delimiter=delimiter, quotechar='"',
                             doublequote=True, strict=False)
         header = header_names(next(reader))
         width = len(header)
@@ -84,6 +85,8 @@ class DelimitedRecords:
                     continue
                 yield start, Bad(f"row has {len(fields)} fields, the header has {width}",
                                  delimiter.join(fields))
+            elif nulls.isdisjoint(fields):
+                yield start, dict(zip(header, fields))
             else:
                 yield start, {k: (None if v in nulls else v) for k, v in zip(header, fields)}
         self.position = tell()
@@ -95,11 +98,6 @@ class DelimitedRecords:
             "Declare the file's encoding with --encoding (pipeline.yml: encoding:), "
             "e.g. --encoding cp1252, or save the file as UTF-8",
         )
-
-
-def _chain(first: str, rest) -> Iterator[str]:
-    yield first
-    yield from rest
 
 
 def _sniff(line: str) -> str:

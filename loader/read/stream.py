@@ -127,34 +127,44 @@ class RecordReader:
         """_chunks for records another reader built (cells.py): same chunks, same
         batches and counts; a row's payload is its record as compact JSON."""
         source = self._records()
-        chunk, adds = _fresh()
-        lines = blank = 0
+        chunk, (add_number, add_id, add_payload, add_hash, add_stamp, add_offset) = _fresh()
+        lines = blank = rows = 0
         position = 0  # the source's byte position at the last batch end
+        chunk_rows, batch_size, judge = self.chunk_rows, self.batch_size, self._object
         for number, value in source:
             if value is None:
                 blank += 1
                 continue
             lines += 1
-            parsed = self._object(number, value)
+            parsed = judge(number, value)
             if parsed is not None and (self.deletes or parsed[1][3] != UPSERT) \
                     and not self._upsert(parsed[1], number):
                 parsed = None
             if parsed is not None:
-                payload, (rid, digest, stamp, *_) = parsed
-                for add, item in zip(adds, (number, rid, payload, digest, stamp, 0)):
-                    add(item)
-                if len(chunk) >= self.chunk_rows:
+                verdict = parsed[1]
+                add_number(number)
+                add_id(verdict[0])
+                add_payload(parsed[0])
+                add_hash(verdict[1])
+                add_stamp(verdict[2])
+                add_offset(0)
+                rows += 1
+                if rows >= chunk_rows:
                     yield chunk
-                    chunk, adds = _fresh()
-            if lines >= self.batch_size:
-                if len(chunk):
+                    chunk, (add_number, add_id, add_payload, add_hash, add_stamp,
+                            add_offset) = _fresh()
+                    rows = 0
+            if lines >= batch_size:
+                if rows:
                     yield chunk
-                    chunk, adds = _fresh()
+                    chunk, (add_number, add_id, add_payload, add_hash, add_stamp,
+                            add_offset) = _fresh()
+                    rows = 0
                 if self._end_batch(lines, blank, source.position - position):
                     return
                 lines = blank = 0
                 position = source.position
-        if len(chunk):
+        if rows:
             yield chunk
         self._end_batch(lines, blank, source.position - position)
 
