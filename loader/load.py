@@ -190,7 +190,8 @@ def _loaded_meanwhile(backend, opts: LoadOptions, sha: str) -> str | None:
 
 def _file_format(opts: LoadOptions) -> read.FileFormat:
     return read.FileFormat(opts.format, opts.delimiter, opts.encoding, opts.sheet,
-                           opts.header_row, opts.json_path, tuple(opts.null_values))
+                           opts.header_row, opts.json_path, tuple(opts.null_values),
+                           tuple((opts.types or {}).items()))
 
 
 def _check_reject_limit(path: str, opts: LoadOptions, result: LoadResult,

@@ -20,6 +20,8 @@ from .identifiers import check_field_name, check_source_name, parse_table_name
 SHAPE_NAMES = ("auto", "plain", "cd2", "debezium")
 # The file formats a source can declare (loader/read/formats.py detects them).
 FORMAT_NAMES = ("auto", "jsonl", "json", "csv", "tsv", "xlsx", "xls", "ods")
+# The types a CSV column can declare (loader/read/delimited.py converts them).
+COLUMN_TYPES = ("text", "integer", "number", "boolean")
 _JSON_PATH = re.compile(r"[^.\s]+(\.[^.\s]+)*")
 
 # How each setting is written, and how a value is given to it, per origin.
@@ -28,12 +30,12 @@ SPELLINGS = {
             "incremental": "--incremental", "max_rejects": "--max-rejects", "shape": "--shape",
             "format": "--format", "delimiter": "--delimiter", "encoding": "--encoding",
             "sheet": "--sheet", "header_row": "--header-row", "json_path": "--json-path",
-            "null_values": "--null-value", "give": " "},
+            "null_values": "--null-value", "types": "--type", "give": " "},
     "pipeline": {"id_field": "id_field", "updated_field": "updated_field",
                  "incremental": "incremental", "max_rejects": "max_rejects", "shape": "shape",
                  "format": "format", "delimiter": "delimiter", "encoding": "encoding",
                  "sheet": "sheet", "header_row": "header_row", "json_path": "json_path",
-                 "null_values": "null_values", "give": ": "},
+                 "null_values": "null_values", "types": "types", "give": ": "},
 }
 
 
@@ -58,6 +60,7 @@ class LoadOptions:
     header_row: int = 1
     json_path: str | None = None
     null_values: tuple[str, ...] = ("",)
+    types: dict | None = None  # CSV column -> one of COLUMN_TYPES; other columns stay text
     spelling: InitVar[str] = "cli"
 
     def __post_init__(self, spelling: str) -> None:
@@ -115,6 +118,12 @@ class LoadOptions:
                               f"not {nulls!r}", f"e.g. {words['null_values']}"
                               f"{words['give']}['', 'NULL']")
         self.null_values = tuple(nulls)
+        types = self.types or {}
+        if not isinstance(types, dict) or not all(
+                isinstance(k, str) and v in COLUMN_TYPES for k, v in types.items()):
+            raise LoaderError(f"{words['types']} must map column names to one of "
+                              f"{', '.join(COLUMN_TYPES)}, not {types!r}",
+                              f"e.g. {words['types']}{words['give']}{{grade_level: integer}}")
 
     @property
     def schema_and_name(self) -> tuple[str, str]:

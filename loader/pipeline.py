@@ -39,7 +39,7 @@ class SourceConfig:
 _KEYS = ("name", "table", "files", "id_field", "updated_field", "incremental", "shape")
 # The file format and its reader's settings: passed to LoadOptions, which checks them.
 _FORMAT_KEYS = ("format", "delimiter", "encoding", "sheet", "header_row", "json_path",
-                "null_values")
+                "null_values", "types")
 
 
 def read_pipeline(path: Path) -> list[SourceConfig]:

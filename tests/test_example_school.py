@@ -27,7 +27,7 @@ def test_example_school_loads_every_source_into_raw(env):
                       "school_monthly_marks": 5}
     students = payloads(env, "raw.school_students")
     assert students["S003"] == {"student_id": "S003", "first_name": "Chloé",
-                                "last_name": "Martin; Jr.", "grade_level": "10",
+                                "last_name": "Martin; Jr.", "grade_level": 10,
                                 "email": "chloé@school.example"}
     assert students["S004"]["email"] is None  # null_values: "n/a"
     assert payloads(env, "raw.school_assessments")["R002"]["items"] == [
@@ -48,7 +48,8 @@ def test_example_school_reader_settings_are_checked_with_their_names(env, tmp_pa
                              ("delimiter: ';;'", "delimiter must be one character"),
                              ("encoding: klingon", "encoding: unknown encoding 'klingon'"),
                              ("header_row: 0", "header_row must be a row number from 1"),
-                             ("json_path: 'a..b'", "json_path must be keys separated by dots")):
+                             ("json_path: 'a..b'", "json_path must be keys separated by dots"),
+                             ("types: {a: date}", "types must map column names to one of")):
         config.write_text("sources:\n  - name: s\n    table: raw.s\n    files: '*.csv'\n"
                           f"    {setting}\n")
         out = env.cli("run", "--config", config, "--data-dir", tmp_path, "--no-build",

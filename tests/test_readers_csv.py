@@ -7,8 +7,11 @@ from __future__ import annotations
 
 import gzip
 
+import pytest
+
 from helpers_attack import watermark
 from helpers_readers import last_load, payloads, rejects
+from loader.errors import InputFileError
 from loader.read import FileFormat, RecordReader
 
 TABLE = "raw.school_students"
@@ -105,3 +108,23 @@ def test_readers_csv_declared_null_values_delimiter_and_header_row(tmp_path):
     assert [p for c in chunks for p in c.payload] == [
         b'{"id":"1","score":null,"flag":""}', b'{"id":"2","score":null,"flag":"x"}']
     assert [n for c in chunks for n in c.line_number] == [3, 4]
+
+
+def test_readers_csv_declared_types_convert_or_reject_naming_the_column(tmp_path):
+    path = tmp_path / "marks.csv"
+    path.write_bytes(b"id,score,grade,present\n1, 7.5 ,10,yes\n2,,11,N\n3,abc,9,1\n"
+                     b"4,1e3,x,0\n5,12,12,maybe\n")
+    types = (("score", "number"), ("grade", "integer"), ("present", "boolean"))
+    reader = RecordReader(path, fmt=FileFormat("csv", types=types))
+    assert [p for c in reader for p in c.payload] == [
+        b'{"id":"1","score":7.5,"grade":10,"present":true}',
+        b'{"id":"2","score":null,"grade":11,"present":false}',
+    ]
+    assert reader.rejects == [
+        (4, "column 'score': 'abc' is not a number", reader.rejects[0][2]),
+        (5, "column 'grade': 'x' is not an integer", reader.rejects[1][2]),
+        (6, "column 'present': 'maybe' is not a boolean", reader.rejects[2][2]),
+    ]
+    missing = FileFormat("csv", types=(("points", "integer"),))
+    with pytest.raises(InputFileError, match=r"marks.csv: the header has no column 'points'"):
+        list(RecordReader(path, fmt=missing))

@@ -7,14 +7,17 @@ declared, or a tab for tsv, or found in the header line (the most frequent of
 , ; tab | outside quotes). UTF-8 with or without a BOM unless another
 encoding is declared; a byte that is not valid in the encoding fails the
 file with its byte offset. Values stay text; a field whose text is one of
-null_values (by default the empty field) is null. A row with more or fewer
-fields than the header is a reject; a blank line is counted, not a record.
+null_values (by default the empty field) is null; a column declared in
+`types` becomes a JSON integer, number or boolean (a text that is not one is
+a reject naming the column). A row with more or fewer fields than the header
+is a reject; a blank line is counted, not a record.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import re
 from itertools import chain
 from pathlib import Path
 from typing import Iterator
@@ -66,6 +69,7 @@ class DelimitedRecords:
                             doublequote=True, strict=False)
         header = header_names(next(reader))
         width = len(header)
+        types = self._types(header)
         nulls = frozenset(self.fmt.null_values)
         tell = self._fh.tell if hasattr(self._fh, "tell") else (lambda: 0)
         count = 0
@@ -85,11 +89,20 @@ class DelimitedRecords:
                     continue
                 yield start, Bad(f"row has {len(fields)} fields, the header has {width}",
                                  delimiter.join(fields))
-            elif nulls.isdisjoint(fields):
-                yield start, dict(zip(header, fields))
             else:
-                yield start, {k: (None if v in nulls else v) for k, v in zip(header, fields)}
+                record = dict(zip(header, fields)) if nulls.isdisjoint(fields) else \
+                    {k: (None if v in nulls else v) for k, v in zip(header, fields)}
+                yield start, typed(record, types) if types else record
         self.position = tell()
+
+    def _types(self, header: list[str]) -> tuple:
+        """The declared column types, each column checked to be in the header."""
+        missing = [column for column, _ in self.fmt.types if column not in header]
+        if missing:
+            raise InputFileError(
+                f"{self.name}: the header has no column {missing[0]!r} (declared in types)",
+                f"Columns: {', '.join(header)}")
+        return tuple((c, t) for c, t in self.fmt.types if t != "text")
 
     def _encoding_error(self) -> InputFileError:
         offset, line = _first_bad_byte(self.path, self.fmt.encoding)
@@ -98,6 +111,36 @@ class DelimitedRecords:
             "Declare the file's encoding with --encoding (pipeline.yml: encoding:), "
             "e.g. --encoding cp1252, or save the file as UTF-8",
         )
+
+
+def typed(record: dict, types: tuple) -> dict | Bad:
+    """record with the declared columns converted (see _CONVERT), or a Bad row
+    naming the first column whose text is not of its type."""
+    for column, kind in types:
+        value = record[column]
+        if value is None:
+            continue
+        convert, pattern = _CONVERT[kind]
+        text = value.strip()
+        if not pattern.fullmatch(text):
+            return Bad(f"column {column!r}: {value[:40]!r} is not {_A_TYPE[kind]}",
+                       str(record)[:200])
+        record[column] = convert(text)
+    return record
+
+
+def _number(text: str):
+    return int(text) if _INTEGER.fullmatch(text) else float(text)
+
+
+_INTEGER = re.compile(r"[+-]?[0-9]+")
+_CONVERT = {
+    "integer": (int, _INTEGER),
+    "number": (_number, re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]{1,3})?")),
+    "boolean": (lambda text: text.lower() in ("true", "t", "yes", "y", "1"),
+                re.compile(r"(?i)true|false|t|f|yes|no|y|n|1|0")),
+}
+_A_TYPE = {"integer": "an integer", "number": "a number", "boolean": "a boolean"}
 
 
 def _sniff(line: str) -> str:

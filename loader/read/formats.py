@@ -20,7 +20,7 @@ file starts the same way and is by far the more common Canvas export.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import orjson
@@ -47,13 +47,13 @@ class FileFormat:
     header_row: int = 1  # csv and spreadsheets: the row holding the column names
     json_path: str | None = None  # json: where the array is, e.g. data or result.items
     null_values: tuple[str, ...] = ("",)  # csv: field texts read as null
+    types: tuple[tuple[str, str], ...] = ()  # csv: (column, integer|number|boolean|text)
 
     def resolved(self, path: Path) -> "FileFormat":
         """This format with `auto` replaced by what the file is."""
         if self.name != "auto":
             return self
-        return FileFormat(detect(path, self.json_path), self.delimiter, self.encoding,
-                          self.sheet, self.header_row, self.json_path, self.null_values)
+        return replace(self, name=detect(path, self.json_path))
 
     @property
     def is_lines(self) -> bool:
