@@ -4,6 +4,7 @@ cells, two sheets) is read back as records, with the spreadsheet's row numbers."
 from __future__ import annotations
 
 import gzip
+import zipfile
 from datetime import date, datetime
 
 import openpyxl
@@ -77,3 +78,48 @@ def test_readers_xlsx_past_max_rejects_writes_nothing(env):
     assert env.scalar(f"select count(*) from {TABLE}") == 0
     assert [n for n, _ in rejects(env, str(path))] == [6, 7]
     assert last_load(env, str(path))["status"] == "failed"
+
+
+def _ods(path, rows):
+    """A minimal OpenDocument spreadsheet (openpyxl writes no .ods): mimetype first,
+    stored, then the manifest and content.xml."""
+    ns = ('xmlns:office="urn:oasis:names:tc:opendocument:xmlns:office:1.0" '
+          'xmlns:table="urn:oasis:names:tc:opendocument:xmlns:table:1.0" '
+          'xmlns:text="urn:oasis:names:tc:opendocument:xmlns:text:1.0"')
+
+    def cell(value):
+        if isinstance(value, int):
+            kind = f'office:value-type="float" office:value="{value}"'
+        elif isinstance(value, date):
+            kind = f'office:value-type="date" office:date-value="{value.isoformat()}"'
+        else:
+            kind = 'office:value-type="string"'
+        return f"<table:table-cell {kind}><text:p>{value}</text:p></table:table-cell>"
+
+    body = "".join("<table:table-row>" + "".join(cell(v) for v in row) + "</table:table-row>"
+                   for row in rows)
+    content = (f'<?xml version="1.0" encoding="UTF-8"?><office:document-content {ns} '
+               'office:version="1.2"><office:body><office:spreadsheet>'
+               f'<table:table table:name="Sheet1">{body}</table:table>'
+               "</office:spreadsheet></office:body></office:document-content>")
+    manifest = ('<?xml version="1.0" encoding="UTF-8"?><manifest:manifest xmlns:manifest='
+                '"urn:oasis:names:tc:opendocument:xmlns:manifest:1.0" manifest:version="1.2">'
+                '<manifest:file-entry manifest:full-path="/" manifest:media-type='
+                '"application/vnd.oasis.opendocument.spreadsheet"/><manifest:file-entry '
+                'manifest:full-path="content.xml" manifest:media-type="text/xml"/>'
+                "</manifest:manifest>")
+    with zipfile.ZipFile(path, "w") as book:
+        book.writestr(zipfile.ZipInfo("mimetype"),
+                      "application/vnd.oasis.opendocument.spreadsheet")
+        book.writestr("META-INF/manifest.xml", manifest, zipfile.ZIP_DEFLATED)
+        book.writestr("content.xml", content, zipfile.ZIP_DEFLATED)
+    return path
+
+
+def test_readers_xlsx_ods_is_found_by_content_and_read(env):
+    path = _ods(env.root / "marks.bin", [["id", "name", "on"], [1, "Ann", date(2026, 3, 2)],
+                                          [2, "Bob", datetime(2026, 3, 3, 8, 15)]])
+    assert "written 2" in env.cli("load", path, "--table", TABLE).output
+    assert payloads(env, TABLE) == {
+        "1": {"id": 1, "name": "Ann", "on": "2026-03-02"},
+        "2": {"id": 2, "name": "Bob", "on": "2026-03-03T08:15:00"}}
