@@ -10,6 +10,8 @@
               transaction (loader/audit.py)
 
 A failure anywhere rolls the data back and records the failure on its own.
+The file `-` is standard input: copied to a scratch file first (read.spooled_stdin),
+then loaded like a file named <stdin> that has no stat fingerprint.
 """
 
 from __future__ import annotations

@@ -24,6 +24,9 @@ whole load), its JSON reader accepts what orjson rejects (NaN, trailing
 commas, 1e999), and its sha256()/md5() are slower per byte than hashlib.
 Measurements: README.md, "Performance".
 
+Only a JSON Lines file can be cut again by offset: a CSV, JSON array or
+spreadsheet (reader.rereadable False) goes through the portable TableStager.
+
 CANVAS_DUCKDB_FASTPATH=0 switches back to the portable stager (for comparisons).
 """
 
