@@ -128,3 +128,13 @@ def test_readers_csv_declared_types_convert_or_reject_naming_the_column(tmp_path
     missing = FileFormat("csv", types=(("points", "integer"),))
     with pytest.raises(InputFileError, match=r"marks.csv: the header has no column 'points'"):
         list(RecordReader(path, fmt=missing))
+
+
+def test_readers_csv_bad_quoting_is_a_reject_and_reading_goes_on(tmp_path):
+    path = tmp_path / "quotes.csv"
+    path.write_bytes(b'id,name\n1,Jo"hn\n2,"ab"c\n3,ok\n4,"never closed\n5,lost\n')
+    reader = RecordReader(path)
+    assert [p for c in reader for p in c.payload] == [b'{"id":"1","name":"Jo\\"hn"}',
+                                                      b'{"id":"3","name":"ok"}']
+    assert [(n, why.split(" (")[0].split(":")[0]) for n, why, _ in reader.rejects] == [
+        (3, "bad quoting"), (5, "a quoted field is not closed before the end of the file")]

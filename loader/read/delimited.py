@@ -1,7 +1,8 @@
 """CSV and TSV files as records: a header row, then one record per row.
 
 Parsed by Python's csv module (C, RFC 4180 quoting: quoted delimiters,
-doubled quotes and newlines inside quotes), streamed line by line through a
+doubled quotes and newlines inside quotes; strict, so `"ab"c` or a quote never
+closed is a reject with its line, not a silently merged field), streamed line by line through a
 text wrapper, so memory stays flat in the file's size. The delimiter is
 declared, or a tab for tsv, or found in the header line (the most frequent of
 , ; tab | outside quotes). UTF-8 with or without a BOM unless another
@@ -66,7 +67,7 @@ class DelimitedRecords:
             return  # an empty file (or one without a header): no records
         delimiter = self.fmt.delimiter or ("\t" if self.fmt.name == "tsv" else _sniff(first))
         reader = csv.reader(chain((first,), lines), delimiter=delimiter, quotechar='"',
-                            doublequote=True, strict=False)
+                            doublequote=True, strict=True)
         header = header_names(next(reader))
         width = len(header)
         types = self._types(header)
@@ -75,7 +76,11 @@ class DelimitedRecords:
         count = 0
         while True:
             start = reader.line_num + 1 + skipped
-            fields = next(reader, None)
+            try:
+                fields = next(reader, None)
+            except csv.Error as exc:  # the reader goes on at the next line
+                yield start, Bad(_quoting(str(exc)), "")
+                continue
             if fields is None:
                 break
             count += 1
@@ -141,6 +146,14 @@ _CONVERT = {
                 re.compile(r"(?i)true|false|t|f|yes|no|y|n|1|0")),
 }
 _A_TYPE = {"integer": "an integer", "number": "a number", "boolean": "a boolean"}
+
+
+def _quoting(problem: str) -> str:
+    if "end of data" in problem:
+        return ("a quoted field is not closed before the end of the file "
+                "(every line from this one is in it)")
+    return (f"bad quoting ({problem}): a quote inside a quoted field must be doubled, "
+            "e.g. \"say \"\"hi\"\"\"")
 
 
 def _sniff(line: str) -> str:
