@@ -29,8 +29,9 @@ def open_file(path: Path) -> io.BufferedReader:
         raise InputFileError(f"{path}: no such file", "Check the path") from None
     except IsADirectoryError:
         raise InputFileError(
-            f"{path}: is a directory, not a JSONL file",
-            "Name one .jsonl or .jsonl.gz file (`loader run --data-dir` loads a directory)",
+            f"{path}: is a directory, not a file",
+            "Name one file, e.g. .jsonl, .csv, .json or .xlsx, plain or gzipped "
+            "(`loader run --data-dir` loads a directory)",
         ) from None
     except PermissionError:
         raise InputFileError(f"{path}: permission denied", "Check the file's permissions") from None
