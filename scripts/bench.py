@@ -52,6 +52,22 @@ from pathlib import Path
 
 PROJECT = Path(__file__).resolve().parent.parent
 TABLE = "raw.canvas_submissions"
+# A data contract for the submissions (types, required fields, an enumeration, a
+# range, a pattern): what the `contract` contender checks every record against.
+SUBMISSION_CONTRACT = {
+    "type": "object",
+    "required": ["id", "assignment_id", "user_id", "workflow_state"],
+    "properties": {
+        "id": {"type": "integer"},
+        "assignment_id": {"type": "integer"},
+        "user_id": {"type": "integer"},
+        "score": {"type": ["number", "null"], "minimum": 0},
+        "workflow_state": {"enum": ["submitted", "unsubmitted", "graded", "pending_review"]},
+        "submitted_at": {"type": ["string", "null"],
+                         "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}T"},
+        "late": {"type": "boolean"},
+    },
+}
 LOADER_STEPS = ("first", "skip", "force", "copy", "1pct")
 SOURCES = (  # pipeline.yml's sources, in its order
     ("users", None), ("courses", None), ("assignments", "updated_at"),
@@ -79,7 +95,8 @@ def child(spec: dict) -> dict:
         options = LoadOptions(table=spec.get("table", TABLE), force=spec.get("force", False),
                               updated_field=spec.get("updated_field"),
                               incremental=spec.get("incremental", False),
-                              source_name=spec.get("source_name"))
+                              source_name=spec.get("source_name"),
+                              contract=spec.get("contract"))
         start = time.perf_counter()
         r = load_file(spec["file"], options, target)
         seconds = time.perf_counter() - start
@@ -292,6 +309,25 @@ class Bench:
         spec = {"kind": "load", "target": "duckdb", "config": {"path": str(db)},
                 "file": str(file), "force": force, "src": src, **kw}
         return self.child(spec, env=env)
+
+    # -- 1b. the cost of a data contract ----------------------------------------------------------
+    def contract(self, n: int, d: dict) -> None:
+        """A first load with SUBMISSION_CONTRACT, to set beside loader_first."""
+        db = self.work / f"contract-{n}.duckdb"
+        runs = []
+        try:
+            for _ in range(self.args.runs):
+                _remove_db(db)
+                runs.append(self._load(d["file"], db, contract=SUBMISSION_CONTRACT))
+        except Exception as exc:  # noqa: BLE001 - reported, the bench goes on
+            self.failed(n, "loader_contract_first", "duckdb", exc)
+            return
+        finally:
+            _remove_db(db)
+        self.record(n, "loader_contract_first", "duckdb", runs, nbytes=d["bytes"],
+                    reason="fresh database, every record checked against a JSON Schema",
+                    status_detail=runs[-1].get("status"),
+                    rows_written=runs[-1].get("rows_written"))
 
     # -- 2. the limit -----------------------------------------------------------------------------
     def ctas(self, n: int, d: dict) -> None:
@@ -517,12 +553,14 @@ class Bench:
                 sizes[n] = {"file_bytes": d["bytes"], "bytes_per_line": round(d["bytes"] / n, 1)}
                 print(f"n={n:,}: {d['bytes'] / MB:,.1f} MB, {d['bytes'] / n:,.0f} bytes/line",
                       flush=True)
-                only = set(self.args.only or ("loader", "ctas", "dlt", "pg", "dbt"))
+                only = set(self.args.only or ("loader", "contract", "ctas", "dlt", "pg", "dbt"))
                 if "loader" in only:
                     self.loader(n, d)
                     if self.args.before:
                         self.loader(n, d, label="before",
                                     src=str(Path(self.args.before).resolve()))
+                if "contract" in only:
+                    self.contract(n, d)
                 if "ctas" in only:
                     self.ctas(n, d)
                 if "dlt" in only:
@@ -593,6 +631,9 @@ def targets(rows: list[dict], ns: list[int]) -> list[dict]:
               ratio(get(n, "loader_skip"), first), 0.05, "max", "loader_skip / loader_first")
         check(n, "same file --force (reported; per-record path)",
               ratio(get(n, "loader_force"), first), None, "info", "loader_force / loader_first")
+        check(n, "first load with a data contract (reported)",
+              ratio(get(n, "loader_contract_first"), first), None, "info",
+              "loader_contract_first / loader_first")
         check(n, "1%-changed file <= 40% of first load",
               ratio(get(n, "loader_1pct"), first), 0.40, "max", "loader_1pct / loader_first")
         check(n, "PostgreSQL loader <= 1.5x COPY",
@@ -764,7 +805,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-pg", action="store_true")
     parser.add_argument("--no-dbt", action="store_true")
     parser.add_argument("--only", action="append",
-                        choices=("loader", "ctas", "dlt", "pg", "dbt"),
+                        choices=("loader", "contract", "ctas", "dlt", "pg", "dbt"),
                         help="run only these contender groups (repeatable; others get no row)")
     parser.add_argument("--markdown", action="store_true", help="also print the README table")
     parser.add_argument("--child", help=argparse.SUPPRESS)
