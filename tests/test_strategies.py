@@ -189,6 +189,17 @@ def test_strategy_from_pipeline_yml_with_min_ratio(env):
     result = env.cli(*run, expect=1)
     assert "holds 8 ids, fewer than 0.9 of the 10 live rows" in result.output
     assert sum(deleted for _, deleted in raw_users(env).values()) == 0
+    # Fixed: 9 of 10, but one line is rejected: applied, nothing deleted, a warning.
+    env.write_jsonl("data/batch-0002/roster.jsonl", [user(i, f"U{i}") for i in range(1, 10)],
+                    raw_lines=["not json"])
+    result = env.cli(*run)
+    assert f"roster: {env.data}/batch-0002/roster.jsonl had 1 rejected lines, so 1 ids " \
+        "absent from the snapshot were kept, not deleted" in result.output
+    assert sum(deleted for _, deleted in raw_users(env).values()) == 0
+    # The complete file deletes the one absent id.
+    env.write_jsonl("data/batch-0003/roster.jsonl", [user(i, f"U{i}") for i in range(1, 10)])
+    env.cli(*run)
+    assert raw_users(env)["10"] == ("U10", True)
 
 
 @pytest.mark.parametrize("setting, message", [
