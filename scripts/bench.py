@@ -310,20 +310,29 @@ class Bench:
                 "file": str(file), "force": force, "src": src, **kw}
         return self.child(spec, env=env)
 
-    # -- 1b. the cost of a data contract ----------------------------------------------------------
-    def contract(self, n: int, d: dict) -> None:
-        """A first load with SUBMISSION_CONTRACT, to set beside loader_first."""
-        db = self.work / f"contract-{n}.duckdb"
+    def _fresh_db_runs(self, n: int, name: str, db: Path, work) -> list | None:
+        """--runs of work() (a child's result), each on a fresh DuckDB file db; None
+        (and a failed row) when one fails."""
         runs = []
         try:
             for _ in range(self.args.runs):
                 _remove_db(db)
-                runs.append(self._load(d["file"], db, contract=SUBMISSION_CONTRACT))
+                runs.append(work())
         except Exception as exc:  # noqa: BLE001 - reported, the bench goes on
-            self.failed(n, "loader_contract_first", "duckdb", exc)
-            return
+            self.failed(n, name, "duckdb", exc)
+            return None
         finally:
             _remove_db(db)
+        return runs
+
+    # -- 1b. the cost of a data contract ----------------------------------------------------------
+    def contract(self, n: int, d: dict) -> None:
+        """A first load with SUBMISSION_CONTRACT, to set beside loader_first."""
+        db = self.work / f"contract-{n}.duckdb"
+        runs = self._fresh_db_runs(n, "loader_contract_first", db, lambda: self._load(
+            d["file"], db, contract=SUBMISSION_CONTRACT))
+        if runs is None:
+            return
         self.record(n, "loader_contract_first", "duckdb", runs, nbytes=d["bytes"],
                     reason="fresh database, every record checked against a JSON Schema",
                     status_detail=runs[-1].get("status"),
@@ -332,16 +341,10 @@ class Bench:
     # -- 2. the limit -----------------------------------------------------------------------------
     def ctas(self, n: int, d: dict) -> None:
         db = self.work / f"ctas-{n}.duckdb"
-        runs = []
-        try:
-            for _ in range(self.args.runs):
-                _remove_db(db)
-                runs.append(self.child({"kind": "ctas", "file": str(d["file"]), "db": str(db)}))
-        except Exception as exc:  # noqa: BLE001
-            self.failed(n, "duckdb_read_json_objects_ctas", "duckdb", exc)
+        runs = self._fresh_db_runs(n, "duckdb_read_json_objects_ctas", db, lambda: self.child(
+            {"kind": "ctas", "file": str(d["file"]), "db": str(db)}))
+        if runs is None:
             return
-        finally:
-            _remove_db(db)
         self.record(n, "duckdb_read_json_objects_ctas", "duckdb", runs, nbytes=d["bytes"],
                     reason="the limit: read_json_objects CTAS, payload + id + updated_at")
 
