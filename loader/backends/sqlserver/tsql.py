@@ -186,7 +186,7 @@ def mark_deleted_sql(raw: str) -> str:
              f"or deletes.deleted_at is null or {raw}.record_updated_at <= deletes.deleted_at)")
     return f"""set nocount on;
 declare @source_file nvarchar(1000) = ?;
-declare @load_id varchar(64) = ?;
+declare @load_id nvarchar(64) = ?;
 declare @ingested_at datetime2(6) = convert(datetime2(6), ?, 121);
 declare @marked bigint = 0;
 declare @by_envelope bigint = 0;
