@@ -66,3 +66,5 @@ def compile_contract(schema: dict | None, setting: str):
     except fastjsonschema.JsonSchemaDefinitionException as exc:
         raise LoaderError(f"{setting}: not a valid JSON Schema ({exc})",
                           "See https://json-schema.org/understanding-json-schema/") from None
+    except LoaderError as exc:  # a remote $ref (_no_remote)
+        raise LoaderError(f"{setting}: {exc.message}", exc.hint) from None

@@ -131,12 +131,15 @@ def test_contract_checks_the_record_inside_an_envelope(env):
     ("list.json", "--contract {root}/list.json: the file must hold one JSON Schema object"),
     ("wrong.json", "--contract: not a valid JSON Schema"),
     ("schema.txt", "--contract {root}/schema.txt: a contract file ends in .json, .yml or .yaml"),
+    ("remote.json", "--contract: contract refers to https://example.com/s.json: remote $ref "
+                    "is not fetched. Put the definitions into the schema itself ($defs)"),
 ])
 def test_contract_bad_file_is_one_clear_error_before_anything_runs(env, contract, message):
     (env.root / "bad.json").write_text("{not json")
     (env.root / "list.json").write_text("[1, 2]")
     (env.root / "wrong.json").write_text('{"type": "integer", "minimum": "three"}')
     (env.root / "schema.txt").write_text("{}")
+    (env.root / "remote.json").write_text('{"$ref": "https://example.com/s.json"}')
     path = env.write_jsonl("b1/r.jsonl", [student(1)])
     result = env.cli("load", path, "--table", "raw.sis_students",
                      "--contract", env.root / contract, expect=1)
