@@ -146,3 +146,21 @@ def test_contract_bad_file_is_one_clear_error_before_anything_runs(env, contract
     assert message.format(root=env.root) in result.output
     assert "Traceback" not in result.output
     assert env.is_empty()
+
+
+def test_contract_a_source_without_one_imports_and_calls_nothing(tmp_path):
+    """No contract: fastjsonschema is never imported and the reader has no check to call."""
+    import subprocess
+    import sys
+
+    path = tmp_path / "r.jsonl"
+    path.write_text(json.dumps(student(1)) + "\n")
+    code = ("import sys; from loader.options import LoadOptions; "
+            "from loader.read import RecordReader; "
+            "o = LoadOptions(table='raw.x'); "
+            f"r = RecordReader({str(path)!r}, contract=o.contract_validator); "
+            "n = sum(len(c) for c in r); "
+            "print(n, o.contract_validator, r._contract, 'fastjsonschema' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout.split()
+    assert out == ["1", "None", "None", "False"]
