@@ -216,3 +216,29 @@ def test_strategy_settings_are_checked_before_anything_runs(env, setting, messag
                      "--no-build", expect=1)
     assert message in result.output and "source #1" in result.output
     assert env.is_empty()
+
+
+def test_strategy_snapshot_of_envelopes_with_a_delete_record(env):
+    """A CD2 snapshot: an id the file deletes is deleted once, at the delete's time, not
+    also counted absent; an id the file lacks altogether is absent."""
+    def cd2(uid, name=None, action="U", ts="2026-02-01T00:00:00Z"):
+        record = {"meta": {"action": action, "ts": ts}, "key": {"id": uid}}
+        if name is not None:
+            record["value"] = {"name": name, "sortable_name": name}
+        return record
+
+    args = ("--table", "raw.canvas_users", "--strategy", "snapshot")
+    env.cli("load", env.write_jsonl("b1/u.jsonl", [cd2(i, f"U{i}") for i in range(1, 5)]),
+            *args)
+    out = env.cli("load", env.write_jsonl("b2/u.jsonl", [
+        cd2(1, "U1"), cd2(2, "U2"), cd2(3, action="D", ts="2026-02-02T00:00:00Z")]),
+        *args).output
+    assert "written 1 (new 0, changed 0, deleted 2)" in out
+    assert "snapshot: 1 ids absent from the file marked deleted" in out
+    rows = env.query("select id, deleted_at, ingested_at from raw.canvas_users order by id")
+    assert [(rid, deleted is not None) for rid, deleted, _ in rows] == [
+        ("1", False), ("2", False), ("3", True), ("4", True)]
+    assert str(rows[2][1]) == "2026-02-02 00:00:00" and rows[3][1] == rows[3][2]
+    metrics = last_metrics(env)
+    assert (metrics["deleted"], metrics["snapshot_deleted"], metrics["rows_written"]) == \
+        (2, 1, 1)

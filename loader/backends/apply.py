@@ -8,6 +8,12 @@ every way of staging: move the watermark (between two crash points) and
 count. A first load whose records went straight into raw (Staged.first_load)
 runs its own fix-ups instead of the comparison; SQL Server runs the same
 steps as one T-SQL batch (backends/sqlserver/tsql.py).
+
+A source's strategy (options.STRATEGY_NAMES) changes two steps: append writes
+only the ids raw lacks (changed_where) and counts the others (count_existing);
+snapshot checks the file's size against raw's live rows first
+(check_snapshot_size) and stages the live ids absent from the file as deletes
+for mark_deleted (stage_absent). A first load has nothing to compare with.
 """
 
 from __future__ import annotations
