@@ -72,13 +72,18 @@ def rows_usually_written(backend, source_name: str) -> int:
     ) or 0)
 
 
-def find_loaded_file(backend, target_table: str, sha256: str) -> str | None:
-    """The load that successfully loaded this content into the table, if any."""
+def find_loaded_file(backend, target_table: str, sha256: str,
+                     latest_only: bool = False) -> str | None:
+    """The load that successfully loaded this content into the table, if any; with
+    latest_only, only if that is the table's latest successful load (a snapshot
+    sent again after another one is the current set again, not old news)."""
     p = backend.param
+    latest = (f" and ended_at = (select max(ended_at) from {META}.load_file "
+              f"where target_table = {p} and status = 'success')") if latest_only else ""
     return backend.scalar(
         f"select max(load_id) from {META}.load_file "
-        f"where target_table = {p} and file_sha256 = {p} and status = 'success'",
-        (target_table, sha256),
+        f"where target_table = {p} and file_sha256 = {p} and status = 'success'{latest}",
+        (target_table, sha256, target_table) if latest_only else (target_table, sha256),
     )
 
 

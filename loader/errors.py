@@ -43,3 +43,7 @@ class TableShapeError(LoaderError):
 
 class UnsupportedServer(LoaderError):
     """The database server is older than the project supports."""
+
+
+class SnapshotTooSmall(LoaderError):
+    """A snapshot that would delete more of a source's live rows than it allows."""

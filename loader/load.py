@@ -47,7 +47,10 @@ class LoadResult:
     rows_rejected: int = 0
     inserted: int = 0
     updated: int = 0
-    deleted: int = 0  # rows marked deleted (envelope deletes and soft deletes)
+    deleted: int = 0  # rows marked deleted (envelope, soft and snapshot deletes)
+    skipped_existing: int = 0  # strategy append: ids already in raw, not written
+    snapshot_deleted: int = 0  # strategy snapshot: of deleted, live ids absent from the file
+    snapshot_kept: int = 0  # snapshot with rejected lines: absent ids not deleted
     unchanged: int = 0
     below_watermark: int = 0
     duplicates_in_file: int = 0
@@ -127,12 +130,13 @@ def _load(backend, path: Path, opts: LoadOptions, result: LoadResult, fingerprin
         return _finish_skipped(backend, result, previous, started)
     schema, name = opts.schema_and_name
     spec = LoadSpec(schema, name, backend.table(schema, name), opts.source_name,
-                    result.load_id, result.source_file, opts.incremental)
+                    result.load_id, result.source_file, opts.incremental, opts.strategy,
+                    opts.snapshot_min_ratio)
     reader = read.RecordReader(
         path, id_field=opts.id_field, updated_field=opts.updated_field,
         batch_size=opts.batch_size, max_rejects=opts.max_rejects, max_future=opts.max_future,
         progress=progress, chunk_rows=backend.chunk_rows, shape=opts.shape,
-        fmt=_file_format(opts), name=result.source_file)
+        fmt=_file_format(opts), name=result.source_file, contract=opts.contract_validator)
     try:
         staged = backend.stager(spec).stage(reader)
     finally:
@@ -175,8 +179,7 @@ def _identify_file(backend, path: Path, opts: LoadOptions, result: LoadResult,
     result.file_sha256 = read.file_sha256(path)
     result.file_fingerprint = fingerprint if fingerprint is not None and \
         read.file_fingerprint(path) == fingerprint else None
-    return None if opts.force else audit.find_loaded_file(backend, opts.table,
-                                                          result.file_sha256)
+    return None if opts.force else _find_loaded(backend, opts, result.file_sha256)
 
 
 def _loaded_meanwhile(backend, opts: LoadOptions, sha: str) -> str | None:
@@ -187,7 +190,14 @@ def _loaded_meanwhile(backend, opts: LoadOptions, sha: str) -> str | None:
     if opts.force:
         return None
     backend.lock_source(opts.source_name)
-    return audit.find_loaded_file(backend, opts.table, sha)
+    return _find_loaded(backend, opts, sha)
+
+
+def _find_loaded(backend, opts: LoadOptions, sha: str) -> str | None:
+    """The load that loaded this content already; for a snapshot only the latest load
+    counts (Monday's roster sent again on Wednesday, after Tuesday's, is loaded)."""
+    return audit.find_loaded_file(backend, opts.table, sha,
+                                  latest_only=opts.strategy == "snapshot")
 
 
 def _file_format(opts: LoadOptions) -> read.FileFormat:
@@ -228,6 +238,9 @@ def _count_applied(result: LoadResult, applied) -> None:
     result.inserted = applied.inserted
     result.updated = applied.updated
     result.deleted = applied.deleted
+    result.skipped_existing = applied.skipped_existing
+    result.snapshot_deleted = applied.snapshot_deleted
+    result.snapshot_kept = applied.snapshot_kept
     result.unchanged = applied.unchanged
     result.below_watermark = applied.below_watermark
     result.duplicates_in_file = applied.duplicates_in_file
@@ -264,6 +277,7 @@ def _record_failure(backend, result: LoadResult, exc: BaseException, started: fl
     result.seconds = time.monotonic() - started
     # Nothing was written: every line read that was not rejected counts as skipped.
     result.rows_written = result.inserted = result.updated = result.deleted = 0
+    result.skipped_existing = result.snapshot_deleted = result.snapshot_kept = 0
     result.rows_skipped = max(result.rows_read - result.rows_rejected, 0)
     message = str(exc) or type(exc).__name__
     try:

@@ -13,6 +13,7 @@ import re
 from dataclasses import InitVar, dataclass
 from datetime import timedelta
 
+from .data_contract import compile_contract, load_contract
 from .errors import LoaderError
 from .identifiers import check_field_name, check_source_name, parse_table_name
 
@@ -23,6 +24,10 @@ FORMAT_NAMES = ("auto", "jsonl", "json", "csv", "tsv", "xlsx", "xls", "ods")
 # The types a CSV column can declare (loader/read/delimited.py converts them).
 COLUMN_TYPES = ("text", "integer", "number", "boolean")
 _JSON_PATH = re.compile(r"[^.\s]+(\.[^.\s]+)*")
+# How a source's records reach raw (loader/backends/apply.py): latest version
+# wins; immutable events, an id already present is skipped; the complete
+# current set, ids absent from it are deleted.
+STRATEGY_NAMES = ("upsert", "append", "snapshot")
 
 # How each setting is written, and how a value is given to it, per origin.
 SPELLINGS = {
@@ -30,12 +35,16 @@ SPELLINGS = {
             "incremental": "--incremental", "max_rejects": "--max-rejects", "shape": "--shape",
             "format": "--format", "delimiter": "--delimiter", "encoding": "--encoding",
             "sheet": "--sheet", "header_row": "--header-row", "json_path": "--json-path",
-            "null_values": "--null-value", "types": "--type", "give": " "},
+            "null_values": "--null-value", "types": "--type",
+            "strategy": "--strategy", "snapshot_min_ratio": "--allow-shrink",
+            "contract": "--contract", "give": " "},
     "pipeline": {"id_field": "id_field", "updated_field": "updated_field",
                  "incremental": "incremental", "max_rejects": "max_rejects", "shape": "shape",
                  "format": "format", "delimiter": "delimiter", "encoding": "encoding",
                  "sheet": "sheet", "header_row": "header_row", "json_path": "json_path",
-                 "null_values": "null_values", "types": "types", "give": ": "},
+                 "null_values": "null_values", "types": "types",
+                 "strategy": "strategy", "snapshot_min_ratio": "snapshot_min_ratio",
+                 "contract": "contract", "give": ": "},
 }
 
 
@@ -61,6 +70,12 @@ class LoadOptions:
     json_path: str | None = None
     null_values: tuple[str, ...] = ("",)
     types: dict | None = None  # CSV column -> one of COLUMN_TYPES; other columns stay text
+    strategy: str = "upsert"  # upsert | append | snapshot (backends/apply.py)
+    # snapshot: fail when the file holds fewer ids than this share of raw's live rows
+    snapshot_min_ratio: float = 0.5
+    # A JSON Schema every record must meet (a mapping), or the path of a .json/.yml
+    # file holding one; read and compiled here (data_contract.py); None for none.
+    contract: dict | str | None = None
     spelling: InitVar[str] = "cli"
 
     def __post_init__(self, spelling: str) -> None:
@@ -82,6 +97,10 @@ class LoadOptions:
         if self.max_rejects < 0:
             raise LoaderError(f"{words['max_rejects']} must be 0 or more")
         self._check_format(words)
+        self._check_strategy(words)
+        self.contract = load_contract(self.contract, words["contract"])
+        # Not a field: the compiled check, made again by dataclasses.replace.
+        self.contract_validator = compile_contract(self.contract, words["contract"])
         self.table = f"{schema}.{name}"
         self.source_name = check_source_name(self.source_name or name)
 
@@ -124,6 +143,16 @@ class LoadOptions:
             raise LoaderError(f"{words['types']} must map column names to one of "
                               f"{', '.join(COLUMN_TYPES)}, not {types!r}",
                               f"e.g. {words['types']}{words['give']}{{grade_level: integer}}")
+
+    def _check_strategy(self, words: dict) -> None:
+        if self.strategy not in STRATEGY_NAMES:
+            raise LoaderError(f"{words['strategy']} must be one of {', '.join(STRATEGY_NAMES)}, "
+                              f"not {self.strategy!r}")
+        ratio = self.snapshot_min_ratio
+        if isinstance(ratio, bool) or not isinstance(ratio, (int, float)) or not 0 <= ratio <= 1:
+            raise LoaderError(f"{words['snapshot_min_ratio']} must be a share between 0 and 1, "
+                              f"not {ratio!r}", "e.g. 0.5: a snapshot may not lose more than "
+                              "half of the live rows")
 
     @property
     def schema_and_name(self) -> tuple[str, str]:

@@ -36,7 +36,8 @@ class SourceConfig:
         return replace(self.options, **overrides)
 
 
-_KEYS = ("name", "table", "files", "id_field", "updated_field", "incremental", "shape")
+_KEYS = ("name", "table", "files", "id_field", "updated_field", "incremental", "shape",
+         "strategy", "snapshot_min_ratio", "contract")
 # The file format and its reader's settings: passed to LoadOptions, which checks them.
 _FORMAT_KEYS = ("format", "delimiter", "encoding", "sheet", "header_row", "json_path",
                 "null_values", "types")
@@ -63,7 +64,7 @@ def read_pipeline(path: Path) -> list[SourceConfig]:
                           "Give it a 'sources:' list (see pipeline.yml in the project)")
     sources = []
     for i, entry in enumerate(entries, start=1):
-        sources.append(_source(entry, f"{path}: source #{i}"))
+        sources.append(_source(entry, f"{path}: source #{i}", path.parent))
     names = [s.name for s in sources]
     twice = sorted({n for n in names if names.count(n) > 1})
     if twice:
@@ -72,14 +73,14 @@ def read_pipeline(path: Path) -> list[SourceConfig]:
     return sources
 
 
-def _source(entry, where: str) -> SourceConfig:
+def _source(entry, where: str, config_dir: Path) -> SourceConfig:
     if not isinstance(entry, dict) or not {"name", "table", "files"} <= entry.keys():
         raise ConfigError(f"{where} needs name, table and files")
     unknown = sorted(str(k) for k in entry if k not in _KEYS + _FORMAT_KEYS)
     if unknown:
         raise ConfigError(f"{where} has an unknown key {unknown[0]!r}",
                           f"Known keys: {', '.join(_KEYS + _FORMAT_KEYS)}")
-    for key in ("name", "table", "files", "id_field", "updated_field", "shape"):
+    for key in ("name", "table", "files", "id_field", "updated_field", "shape", "strategy"):
         value = entry.get(key)
         if key in entry and not (isinstance(value, str) and value.strip()):
             if key == "updated_field" and value is None:
@@ -96,12 +97,21 @@ def _source(entry, where: str) -> SourceConfig:
         options = LoadOptions(
             table=entry["table"], id_field=entry.get("id_field", "id"), source_name=entry["name"],
             updated_field=entry.get("updated_field"), incremental=incremental,
-            shape=entry.get("shape", "auto"), spelling="pipeline",
+            shape=entry.get("shape", "auto"), strategy=entry.get("strategy", "upsert"),
+            snapshot_min_ratio=entry.get("snapshot_min_ratio", 0.5),
+            contract=_contract_path(entry.get("contract"), config_dir), spelling="pipeline",
             **{key: entry[key] for key in _FORMAT_KEYS if key in entry},
         )
     except LoaderError as exc:
         raise ConfigError(f"{where}: {exc.message}", exc.hint) from None
     return SourceConfig(name=options.source_name, files=files, options=options)
+
+
+def _contract_path(value, config_dir: Path):
+    """A contract file named in pipeline.yml is relative to pipeline.yml's directory."""
+    if isinstance(value, str) and value.strip() and not Path(value).is_absolute():
+        return str(config_dir / value)
+    return value
 
 
 def read_volume_settings(path: Path) -> VolumeSettings:

@@ -122,6 +122,10 @@ def _load_source(report: RunReport, source, target: Target, data_dir: Path,
                 on_load(None, str(exc))
             continue
         report.loads.append(result)
+        if result.snapshot_kept:  # a snapshot with rejects: its deletes were not applied
+            report.warnings.append(
+                f"{source.name}: {path} had {result.rows_rejected} rejected lines, so "
+                f"{result.snapshot_kept} ids absent from the snapshot were kept, not deleted")
         schema, name = opts.schema_and_name
         report.drift.extend((schema, name, change, key) for change, key in result.drift)
         if on_load:

@@ -13,10 +13,27 @@ def format_load(r) -> str:
     line = (
         f"{r.source_file} -> {r.target_table}: read {r.rows_read}, written {r.rows_written} "
         f"(new {r.inserted}, changed {r.updated}"
-        f"{f', deleted {r.deleted}' if r.deleted else ''}), skipped {r.rows_skipped}, "
+        f"{f', deleted {r.deleted}' if r.deleted else ''}), skipped {r.rows_skipped}"
+        f"{strategy_note(r)}, "
         f"rejected {r.rows_rejected} in {r.seconds:.2f}s ({r.rows_per_second:,.0f} rows/s)"
     )
-    return line + rejects_note(r)
+    return line + rejects_note(r) + snapshot_note(r)
+
+
+def strategy_note(r) -> str:
+    """' (7 already present)': an append's ids that raw held already."""
+    existing = r.skipped_existing
+    return f" ({existing} already present)" if existing else ""
+
+
+def snapshot_note(r) -> str:
+    """What a snapshot deleted, or (with rejected lines) kept."""
+    if r.snapshot_kept:
+        return (f"\n  snapshot not complete ({r.rows_rejected} rejected): {r.snapshot_kept} "
+                "ids absent from it were kept, not deleted; fix the file and load it again")
+    if r.snapshot_deleted:
+        return f"\n  snapshot: {r.snapshot_deleted} ids absent from the file marked deleted"
+    return ""
 
 
 def rejects_note(r) -> str:

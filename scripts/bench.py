@@ -54,13 +54,29 @@ from pathlib import Path
 
 PROJECT = Path(__file__).resolve().parent.parent
 TABLE = "raw.canvas_submissions"
+# A data contract for the submissions (types, required fields, an enumeration, a
+# range, a pattern): what the `contract` contender checks every record against.
+SUBMISSION_CONTRACT = {
+    "type": "object",
+    "required": ["id", "assignment_id", "user_id", "workflow_state"],
+    "properties": {
+        "id": {"type": "integer"},
+        "assignment_id": {"type": "integer"},
+        "user_id": {"type": "integer"},
+        "score": {"type": ["number", "null"], "minimum": 0},
+        "workflow_state": {"enum": ["submitted", "unsubmitted", "graded", "pending_review"]},
+        "submitted_at": {"type": ["string", "null"],
+                         "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}T"},
+        "late": {"type": "boolean"},
+    },
+}
 LOADER_STEPS = ("first", "skip", "force", "copy", "1pct")
 SOURCES = (  # pipeline.yml's sources, in its order
     ("users", None), ("courses", None), ("assignments", "updated_at"),
     ("enrollments", "updated_at"), ("submissions", None),
 )
 MB = 1 << 20
-GROUPS = ("loader", "ctas", "dlt", "pg", "dbt", "formats")
+GROUPS = ("loader", "contract", "ctas", "dlt", "pg", "dbt", "formats")
 
 
 # ----------------------------------------------------------------- child side
@@ -82,7 +98,8 @@ def child(spec: dict) -> dict:
         options = LoadOptions(table=spec.get("table", TABLE), force=spec.get("force", False),
                               updated_field=spec.get("updated_field"),
                               incremental=spec.get("incremental", False),
-                              source_name=spec.get("source_name"))
+                              source_name=spec.get("source_name"),
+                              contract=spec.get("contract"))
         start = time.perf_counter()
         r = load_file(spec["file"], options, target)
         seconds = time.perf_counter() - start
@@ -300,19 +317,42 @@ class Bench:
                 "file": str(file), "force": force, "src": src, **kw}
         return self.child(spec, env=env)
 
-    # -- 2. the limit -----------------------------------------------------------------------------
-    def ctas(self, n: int, d: dict) -> None:
-        db = self.work / f"ctas-{n}.duckdb"
+    def _fresh_db_runs(self, n: int, name: str, db: Path, work) -> list | None:
+        """--runs of work() (a child's result), each on a fresh DuckDB file db; None
+        (and a failed row) when one fails."""
         runs = []
         try:
             for _ in range(self.args.runs):
                 _remove_db(db)
-                runs.append(self.child({"kind": "ctas", "file": str(d["file"]), "db": str(db)}))
-        except Exception as exc:  # noqa: BLE001
-            self.failed(n, "duckdb_read_json_objects_ctas", "duckdb", exc)
-            return
+                runs.append(work())
+        except Exception as exc:  # noqa: BLE001 - reported, the bench goes on
+            self.failed(n, name, "duckdb", exc)
+            return None
         finally:
             _remove_db(db)
+        return runs
+
+    # -- 1b. the cost of a data contract ----------------------------------------------------------
+    def contract(self, n: int, d: dict) -> None:
+        """A first load with SUBMISSION_CONTRACT, to set beside loader_first."""
+        db = self.work / f"contract-{n}.duckdb"
+        runs = self._fresh_db_runs(n, "loader_contract_first", db, lambda: self._load(
+            d["file"], db, contract=SUBMISSION_CONTRACT))
+        if runs is None:
+            return
+        self.record(n, "loader_contract_first", "duckdb", runs, nbytes=d["bytes"],
+                    reason="fresh database, every record checked against a JSON Schema "
+                           "(its enum rejects the 2 seeded unknown workflow_states)",
+                    status_detail=runs[-1].get("status"),
+                    rows_written=runs[-1].get("rows_written"))
+
+    # -- 2. the limit -----------------------------------------------------------------------------
+    def ctas(self, n: int, d: dict) -> None:
+        db = self.work / f"ctas-{n}.duckdb"
+        runs = self._fresh_db_runs(n, "duckdb_read_json_objects_ctas", db, lambda: self.child(
+            {"kind": "ctas", "file": str(d["file"]), "db": str(db)}))
+        if runs is None:
+            return
         self.record(n, "duckdb_read_json_objects_ctas", "duckdb", runs, nbytes=d["bytes"],
                     reason="the limit: read_json_objects CTAS, payload + id + updated_at")
 
@@ -530,6 +570,8 @@ class Bench:
                     if self.args.before:
                         self.loader(n, d, label="before",
                                     src=str(Path(self.args.before).resolve()))
+                if "contract" in only:
+                    self.contract(n, d)
                 if "ctas" in only:
                     self.ctas(n, d)
                 if "dlt" in only:
@@ -604,6 +646,9 @@ def targets(rows: list[dict], ns: list[int]) -> list[dict]:
               ratio(get(n, "loader_skip"), first), 0.05, "max", "loader_skip / loader_first")
         check(n, "same file --force (reported; per-record path)",
               ratio(get(n, "loader_force"), first), None, "info", "loader_force / loader_first")
+        check(n, "first load with a data contract (reported)",
+              ratio(get(n, "loader_contract_first"), first), None, "info",
+              "loader_contract_first / loader_first")
         check(n, "1%-changed file <= 40% of first load",
               ratio(get(n, "loader_1pct"), first), 0.40, "max", "loader_1pct / loader_first")
         check(n, "PostgreSQL loader <= 1.5x COPY",

@@ -372,10 +372,15 @@ def _strip_query_comment(sql: str) -> str:
 # -- (d) the loader ---------------------------------------------------------------------
 
 def loader_items() -> list[Sql]:
-    from tsql_recording import record_loader_statements
+    from tsql_recording import record_loader_statements, record_strategy_statements
 
-    return [Sql(f"loader statement #{i}: {s.sql.split(chr(10))[0][:60]}", s.inlined())
-            for i, s in enumerate(record_loader_statements())]
+    items = [Sql(f"loader statement #{i}: {s.sql.split(chr(10))[0][:60]}", s.inlined())
+             for i, s in enumerate(record_loader_statements())]
+    for strategy in ("append", "snapshot"):
+        items += [Sql(f"loader --strategy {strategy} statement #{i}: "
+                      f"{s.sql.split(chr(10))[0][:60]}", s.inlined())
+                  for i, s in enumerate(record_strategy_statements(strategy))]
+    return items
 
 
 # -- report -----------------------------------------------------------------------------

@@ -189,8 +189,12 @@ _LOADER_ANSWERS: list[tuple[str, list[str], list[tuple]]] = [
      [("earlier-1", 100), ("earlier-2", 100)]),
     ("from meta.load_file", ["load_id"], [(None,)]),
     ("as watermark_before", ["ingested_at", "staged", "latest", "below_watermark", "inserted",
-                             "updated", "watermark_before"], [(_NOW, 4, 3, 0, 2, 1, None)]),
+                             "updated", "watermark_before", "skipped_existing"],
+     [(_NOW, 4, 3, 0, 2, 1, None, 0)]),
     ("as watermark_after", ["watermark_after"], [(_NOW,)]),
+    ("as live_rows", ["live_rows", "file_ids"], [(4, 3)]),
+    ("as absent", ["absent"], [(1,)]),
+    ("as by_envelope", ["marked", "by_envelope"], [(1, 0)]),
 ]
 
 
@@ -212,6 +216,13 @@ _SAMPLE_LINES = [
 ]
 
 
+_OFFLINE_CONFIG = {
+    "type": "sqlserver", "driver": "ODBC Driver 18 for SQL Server", "server": "127.0.0.1",
+    "port": 1433, "database": "canvas", "user": "sa", "password": "offline-Secret1",
+    "encrypt": True, "trust_cert": True,
+}
+
+
 def record_loader_statements(config: dict | None = None) -> list[Statement]:
     """Every statement `loader load` (incremental, with a bad line), `loader status`,
     `loader run`'s freshness and volume checks and audit read, and `loader report`'s
@@ -226,11 +237,7 @@ def record_loader_statements(config: dict | None = None) -> list[Statement]:
     from loader.run import RunReport, record_checks
     from loader.status import collect, reading
 
-    target = Target(name="sqlserver", type="sqlserver", config=config or {
-        "type": "sqlserver", "driver": "ODBC Driver 18 for SQL Server", "server": "127.0.0.1",
-        "port": 1433, "database": "canvas", "user": "sa", "password": "offline-Secret1",
-        "encrypt": True, "trust_cert": True,
-    })
+    target = Target(name="sqlserver", type="sqlserver", config=config or dict(_OFFLINE_CONFIG))
     conn = RecordingConnection(loader_responder)
     with tempfile.TemporaryDirectory() as tmp, \
             mock.patch.object(sqlserver, "_connect", lambda *a, **k: conn):
@@ -248,4 +255,24 @@ def record_loader_statements(config: dict | None = None) -> list[Statement]:
         record_checks(report, target, "offline", freshness, VolumeSettings(min_history=0), 1)
         with reading(target, 1) as backend:
             read_history(backend)
+    return conn.statements
+
+
+def record_strategy_statements(strategy: str) -> list[Statement]:
+    """Every statement a `loader load --strategy STRATEGY` (append or snapshot) of the
+    sample lines sends to SQL Server, in order (the canned answers: raw holds 4 live
+    rows, the file 3 ids, 1 of them absent)."""
+    from loader.backends.sqlserver import backend as sqlserver
+    from loader.load import load_file
+    from loader.options import LoadOptions
+    from loader.profiles import Target
+
+    target = Target(name="sqlserver", type="sqlserver", config=dict(_OFFLINE_CONFIG))
+    conn = RecordingConnection(loader_responder)
+    with tempfile.TemporaryDirectory() as tmp, \
+            mock.patch.object(sqlserver, "_connect", lambda *a, **k: conn):
+        path = Path(tmp) / "canvas_users.jsonl"
+        path.write_text("\n".join(line for line in _SAMPLE_LINES if line != "not json") + "\n")
+        load_file(path, LoadOptions(table="raw.canvas_users", strategy=strategy,
+                                    lock_timeout=5), target)
     return conn.statements

@@ -11,7 +11,7 @@ from conftest import PROJECT_DIR
 
 CONTENDERS = {
     "loader_first", "loader_skip", "loader_force", "loader_copy", "loader_1pct",
-    "duckdb_read_json_objects_ctas",
+    "loader_contract_first", "duckdb_read_json_objects_ctas",
     "dlt_default_first", "dlt_default_rerun", "dlt_parquet_first", "dlt_parquet_rerun",
     "postgres_loader_first", "postgres_copy",
     "dbt_full_refresh", "dbt_incremental_1pct", "dbt_nothing_new",
@@ -45,6 +45,9 @@ def test_bench_smoke_writes_every_contender(tmp_path):
     assert rows["loader_1pct"]["rows_written"] == 20  # 1% of 2,000
     assert rows["loader_csv_first"]["rows_written"] == 2000
     assert rows["loader_xlsx_first"]["rows_written"] == 2000
+    # The contract's enum rejects the simulator's two seeded unknown workflow_states.
+    assert rows["loader_contract_first"]["rows_written"] == \
+        rows["loader_first"]["rows_written"] - 2
     assert report["data"]["2000"]["bytes_per_line"] > 0
     assert any(t["status"] in ("PASS", "FAIL") for t in report["targets"])
     assert list(out.glob("bench-smoke-*.json"))

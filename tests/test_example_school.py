@@ -40,6 +40,17 @@ def test_example_school_loads_every_source_into_raw(env):
     again = env.cli(*args).output  # nothing new: every file skipped by its fingerprint
     assert "5 files already loaded, skipped" in again, again
 
+    # The next night's roster lacks S005 (strategy: snapshot): S005 has left, its row
+    # kept with deleted_at; a re-sent attendance file (strategy: append) writes nothing.
+    roster = (data / "roster" / "students-2026-03-01.csv").read_bytes().decode()
+    (data / "roster" / "students-2026-03-02.csv").write_text(
+        "".join(line for line in roster.splitlines(keepends=True) if not line.startswith("S005")))
+    next_night = env.cli(*args).output
+    assert "1 ids absent from the file marked deleted" in next_night, next_night
+    assert env.scalar("select count(*) from raw.school_students where deleted_at is not null"
+                      " and id = 'S005'") == 1
+    assert env.scalar("select count(*) from raw.school_students where deleted_at is null") == 4
+
 
 @pytest.mark.engines("duckdb")
 def test_example_school_reader_settings_are_checked_with_their_names(env, tmp_path):

@@ -16,7 +16,10 @@ a batch, and a few bad lines. Deletes: a batch's file may be written as Canvas
 Data 2 envelopes instead (shape recognized per file), with `D` records (deletes
 of known and unknown ids, older and newer than the row, repeated, followed by a
 re-insert) mixed with upserts, and submissions may be soft-deleted
-(`workflow_state: deleted`) in either shape.
+(`workflow_state: deleted`) in either shape. Strategies: each source is loaded
+as upsert, append (an id already in raw is never rewritten) or snapshot (live
+ids absent from a file without rejects are deleted; the size guard is off,
+snapshot_min_ratio 0, it has tests of its own), drawn per example.
 
 After each batch: `loader run --no-build` (the real pipeline: every file of
 pipeline.yml, in name order), raw compared with a model of the load rules,
@@ -39,6 +42,7 @@ import shutil
 from datetime import datetime
 
 import pytest
+import yaml
 from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
 
@@ -156,6 +160,12 @@ def _items(entity):
     ), max_size=5)
 
 
+STRATEGIES = st.fixed_dictionaries(
+    {e: st.sampled_from(["upsert", "append", "snapshot"]) for e in ENTITIES})
+ALL_UPSERT = {e: "upsert" for e in ENTITIES}
+MIXED = {"users": "snapshot", "courses": "append", "assignments": "snapshot",
+         "enrollments": "append", "submissions": "snapshot"}
+
 BATCHES = st.lists(st.fixed_dictionaries({
     **{e: _items(e) for e in ENTITIES},
     "cd2": st.sets(st.sampled_from(ENTITIES)),  # the files written as CD2 envelopes
@@ -238,20 +248,26 @@ class RawModel:
     never below; equal is compared); a record is written when new or changed (or
     deleted and sent again); the watermark moves to the max change time written.
     Deletes (CD2 D, `workflow_state: deleted`): a later upsert of the id in the
-    file cancels one; otherwise a live row not newer than the delete is marked."""
+    file cancels one; otherwise a live row not newer than the delete is marked.
+    append: an id raw holds is not written. snapshot: a file is skipped only when
+    it is the latest load's content; after the upserts, the live ids the file
+    does not name are marked deleted, unless the file had rejected lines."""
 
-    def __init__(self, incremental: bool):
+    def __init__(self, incremental: bool, strategy: str = "upsert"):
         self.incremental = incremental
+        self.strategy = strategy
         # id -> [payload canonical, change time, hashed canonical, deleted]
         self.rows: dict[str, list] = {}
         self.watermark: datetime | None = None
         self.loaded: set[str] = set()
+        self.latest_sha: str | None = None
 
-    def load(self, data: bytes, ops: list[dict]) -> None:
+    def load(self, data: bytes, ops: list[dict], has_rejects: bool = False) -> None:
         sha = hashlib.sha256(data).hexdigest()
-        if sha in self.loaded:
+        if sha == self.latest_sha or (sha in self.loaded and self.strategy != "snapshot"):
             return
         self.loaded.add(sha)
+        self.latest_sha = sha
         latest, deletes = {}, {}
         for op in ops:
             deletes.pop(op["id"], None)
@@ -262,6 +278,10 @@ class RawModel:
             else:
                 deletes[op["id"]] = op["ts"]
         written = [self._upsert(op, deletes) for op in latest.values()]
+        if self.strategy == "snapshot" and not has_rejects:
+            named = {op["id"] for op in ops}
+            for rid, row in self.rows.items():
+                row[3] = row[3] or rid not in named
         for rid, when in deletes.items():
             row = self.rows.get(rid)
             if row and not row[3] and (row[1] is None or when is None or row[1] <= when):
@@ -278,6 +298,8 @@ class RawModel:
             return None
         hashed = _canonical(op["hashed"])
         row = self.rows.get(rid)
+        if row and self.strategy == "append":
+            return None
         if row and row[2] == hashed and not (row[3] and rid not in deletes):
             return None
         self.rows[rid] = [_canonical(op["payload"]), updated, hashed, False]
@@ -327,13 +349,14 @@ def _write_batch(root, number: int, batch: dict, sent: dict, models: dict) -> bo
     folder.mkdir(parents=True)
     for entity in ENTITIES:
         cd2 = entity in batch.get("cd2", ())
-        lines, ops = [], []
+        lines, ops, bad = [], [], False
         for kind, value in batch[entity]:
             line = _line(kind, value, entity, cd2, sent)
             if line is None:
                 continue
             lines.append(line)
             if kind == "bad":
+                bad = True
                 continue
             ops.append(_op(json.loads(line), cd2, entity in UPDATED))
             if kind != "delete":
@@ -343,7 +366,7 @@ def _write_batch(root, number: int, batch: dict, sent: dict, models: dict) -> bo
         if lines and not ops:
             failed = True  # every line rejected: the load fails
         else:
-            models[entity].load(data, ops)
+            models[entity].load(data, ops, has_rejects=bad)
     return failed
 
 
@@ -373,6 +396,16 @@ def _assert_incremental_equals_full_refresh(env, batch_number: int) -> None:
             f"full refresh only: {sorted(set(full) - set(incremental[table]))[:5]}")
 
 
+def _pipeline_with(path, strategies: dict):
+    """The project's pipeline.yml with each source's strategy (no snapshot guard)."""
+    doc = yaml.safe_load((PROJECT_DIR / "pipeline.yml").read_text())
+    for source in doc["sources"]:
+        source["strategy"] = strategies[source["name"].removeprefix("canvas_")]
+        source["snapshot_min_ratio"] = 0
+    path.write_text(yaml.safe_dump(doc))
+    return path
+
+
 @pytest.mark.engines("duckdb", "postgres")  # reset_warehouse: DROP SCHEMA ... CASCADE
 @settings(
     max_examples=EXAMPLES, deadline=None, database=None, print_blob=True,
@@ -380,22 +413,25 @@ def _assert_incremental_equals_full_refresh(env, batch_number: int) -> None:
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
                            HealthCheck.data_too_large, HealthCheck.large_base_example],
 )
-@example(batches=EXPLICIT)
-@example(batches=EXPLICIT_DELETES)
-@given(batches=BATCHES)
-def test_incremental_property_raw_latest_and_build_equals_full_refresh(env, batches):
+@example(batches=EXPLICIT, strategies=ALL_UPSERT)
+@example(batches=EXPLICIT_DELETES, strategies=ALL_UPSERT)
+@example(batches=EXPLICIT_DELETES, strategies=MIXED)
+@given(batches=BATCHES, strategies=STRATEGIES)
+def test_incremental_property_raw_latest_and_build_equals_full_refresh(env, batches,
+                                                                       strategies):
     release_inprocess_duckdb()
     reset_warehouse(env)
     data = env.root / "property_data"
     shutil.rmtree(data, ignore_errors=True)
     sent = {(e, cd2): [] for e in ENTITIES for cd2 in (False, True)}
-    models = {e: RawModel(incremental=e in UPDATED) for e in ENTITIES}
+    models = {e: RawModel(incremental=e in UPDATED, strategy=strategies[e]) for e in ENTITIES}
+    config = _pipeline_with(env.root / "property_pipeline.yml", strategies)
     failed = False
     for number, batch in enumerate(batches, start=1):
         # A file whose every line is bad stays in the data directory, never loaded:
         # every later run tries it again and fails again.
         failed = _write_batch(data, number, batch, sent, models) or failed
         env.cli("run", "--data-dir", data, "--no-build", "--silent",
-                "--config", PROJECT_DIR / "pipeline.yml", expect=1 if failed else 0)
+                "--config", config, expect=1 if failed else 0)
         _assert_raw_matches(env, models)
         _assert_incremental_equals_full_refresh(env, number)

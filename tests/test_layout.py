@@ -24,7 +24,7 @@ LAYERS = [
     {"load", "pipeline"},
     {"read", "backends", "audit", "report_data", "checks", "drift", "dbt_build",
      "simulate", "extract"},
-    {"options", "profiles"},
+    {"options", "profiles", "data_contract"},
     {"contract", "identifiers", "odbc", "progress", "faults"},
     {"errors", "__init__"},
 ]

@@ -31,11 +31,12 @@ from loader.profiles import Target, load_target
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_DIR / "scripts"))
-from check_tsql import forbidden_constructs, parse_problems  # noqa: E402
+from check_tsql import forbidden_constructs, non_unicode_text, parse_problems  # noqa: E402
 from tsql_recording import (  # noqa: E402
     RecordingConnection,
     loader_responder,
     record_loader_statements,
+    record_strategy_statements,
 )
 
 PASSWORD = "Pa;ss}w0rd'x"  # ODBC-hostile: ; ends a value, } ends a braced one
@@ -197,6 +198,29 @@ def test_sqlserver_load_locks_before_reading_the_clock_and_upserts_once():
     assert sum("delete existing" in s.sql for s in sent) == 1
     assert not any("merge " in s.sql.lower() for s in sent)
     assert "as watermark_after" in sent[upsert + 1].sql  # same transaction, next batch
+
+
+@pytest.mark.parametrize("strategy", ["append", "snapshot"])
+def test_sqlserver_strategy_statements_parse_as_tsql(strategy):
+    """append and snapshot loads, recorded: every statement is T-SQL; append is the
+    upsert batch's @append, snapshot counts and stages the absent ids under the
+    source's lock, before marking them deleted, in the load's transaction."""
+    sent = record_strategy_statements(strategy)
+    problems = {s.sql[:200]: parse_problems(s.inlined()) + forbidden_constructs(s.inlined())
+                + non_unicode_text(s.inlined()) for s in sent}
+    assert not {k: v for k, v in problems.items() if v}, json.dumps(problems, indent=2)
+    upsert = next(i for i, s in enumerate(sent) if "into #changes" in s.sql)
+    assert sent[upsert].params[2] == (1 if strategy == "append" else 0)
+    steps = [i for i, s in enumerate(sent) if "as live_rows" in s.sql or "as absent" in s.sql
+             or "as by_envelope" in s.sql]
+    if strategy == "append":
+        assert steps == []
+        return
+    lock = next(i for i, s in enumerate(sent) if s.params[:1] == ("canvas_load:canvas_users",))
+    begin = max(i for i, s in enumerate(sent) if s.sql == "begin transaction" and i < lock)
+    commit = next(i for i, s in enumerate(sent) if s.sql == "commit transaction" and i > lock)
+    assert begin < lock < steps[0] < upsert < steps[1] < steps[2] < commit
+    assert "into #deletes" in sent[steps[1]].sql and sent[steps[1]].params == (1,)
 
 
 def test_sqlserver_load_uses_fast_executemany_into_temp_stage():

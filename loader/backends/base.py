@@ -235,6 +235,14 @@ class Backend(ABC):
         """Mark the rows _deletes applies to deleted (apply.py)."""
         return apply_steps.mark_deleted(self, spec, ingested_at)
 
+    def snapshot_counts(self, spec) -> tuple[int, int]:
+        """snapshot: (live rows in raw, distinct ids staged) for its size check (apply.py)."""
+        return apply_steps.snapshot_counts(self, spec)
+
+    def stage_absent(self, spec, apply: bool) -> tuple[int, int]:
+        """snapshot: raw's live ids absent from the file into _deletes (apply.py)."""
+        return apply_steps.stage_absent(self, spec, apply)
+
     def write_rows(self, raw: str, rows: str, ingested_at, spec, staged) -> None:
         """Insert the rows of the temp table rows (as _changes) into raw."""
         p = self.param

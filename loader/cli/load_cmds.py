@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from ..load import load_file
-from ..options import FORMAT_NAMES, SHAPE_NAMES, LoadOptions
+from ..options import FORMAT_NAMES, SHAPE_NAMES, STRATEGY_NAMES, LoadOptions
 from ..progress import progress_bar, status_line
 from ..summary import format_load, format_report, skipped_files_line
 from .common import (cli, echo_err, handle_errors, lock_timeout_option, resolve_target,
@@ -79,13 +79,21 @@ def simulate(out_dir, seed, students, courses, assignments_per_course, submissio
 @click.option("--header-row", type=int, default=1, show_default=True,
               help="CSV/spreadsheet row holding the column names.")
 @click.option("--json-path", help="Where a JSON file's array is, e.g. data for {\"data\": [...]}.")
+@click.option("--strategy", type=click.Choice(STRATEGY_NAMES), default="upsert",
+              show_default=True,
+              help="upsert: latest version wins; append: an id already loaded is skipped; "
+                   "snapshot: the file is the complete set, ids absent from it are deleted.")
+@click.option("--allow-shrink", is_flag=True,
+              help="snapshot: delete however many ids are absent (no minimum share).")
+@click.option("--contract", type=click.Path(dir_okay=False, path_type=Path),
+              help="JSON Schema file (.json/.yml) every record must meet; others are rejected.")
 @lock_timeout_option(60.0, "Seconds to wait for another load of the same source.")
 @silent_option()
 @target_options
 @handle_errors
 def load(file, table, id_field, source_name, incremental, updated_field, max_rejects, force,
-         shape, file_format, delimiter, encoding, sheet, header_row, json_path, lock_timeout,
-         silent, target_name, profiles_dir, project_dir):
+         shape, file_format, delimiter, encoding, sheet, header_row, json_path, strategy,
+         allow_shrink, contract, lock_timeout, silent, target_name, profiles_dir, project_dir):
     """Load one file into a raw table: JSONL, CSV/TSV, a JSON array or a spreadsheet.
 
     Gzip is read as it is; FILE - reads standard input. Unchanged records are
@@ -98,6 +106,8 @@ def load(file, table, id_field, source_name, incremental, updated_field, max_rej
         incremental=incremental, max_rejects=max_rejects, force=force, lock_timeout=lock_timeout,
         shape=shape, format=file_format, delimiter=delimiter, encoding=encoding, sheet=sheet,
         header_row=header_row, json_path=json_path,
+        strategy=strategy, snapshot_min_ratio=0.0 if allow_shrink else 0.5,
+        contract=str(contract) if contract else None,
     )
     target, _ = resolve_target(target_name, profiles_dir, project_dir)
     size = file.stat().st_size if str(file) != "-" and file.is_file() else None

@@ -26,6 +26,7 @@ import orjson
 from ..faults import crash_point
 from .cells import Bad
 from .delimited import DelimitedRecords
+from .contract_check import contract_check
 from .envelopes import CONTENT_KEYS, DELETE, SHAPES, SOFT_DELETE, UPSERT, shape_of
 from .excel import SheetRecords
 from .formats import DELIMITED, FileFormat
@@ -70,7 +71,7 @@ class RecordReader:
                  max_future: timedelta = timedelta(days=366),
                  progress: Callable[[int], None] | None = None,
                  chunk_rows: int = CHUNK_ROWS, lean: bool = True, shape: str = "auto",
-                 fmt: FileFormat | None = None, name: str | None = None):
+                 fmt: FileFormat | None = None, name: str | None = None, contract=None):
         self.path = Path(path)
         self.name = name or str(path)  # the file as rejects and errors name it
         self.format = (fmt or FileFormat()).resolved(self.path)
@@ -99,6 +100,8 @@ class RecordReader:
         self.deletes: dict[str, tuple[int, datetime | None, bool]] = {}
         self.profile = KeyProfile(CONTENT_KEYS.get(self.shape))
         self._late: list = []
+        # The source's data contract (a compiled validator), checked per record.
+        self._contract = contract_check(contract, self.shape)
 
     def add_late_rejects(self, rejects) -> None:
         """Records the database cannot store: rejects at the end of their batch."""
@@ -137,8 +140,9 @@ class RecordReader:
                 continue
             lines += 1
             parsed = judge(number, value)
-            if parsed is not None and (self.deletes or parsed[1][3] != UPSERT) \
-                    and not self._upsert(parsed[1], number):
+            if parsed is not None and (self.deletes or parsed[1][3] != UPSERT or
+                                       self._contract) \
+                    and not self._upsert(parsed[1], number, parsed[0]):
                 parsed = None
             if parsed is not None:
                 verdict = parsed[1]
@@ -204,8 +208,8 @@ class RecordReader:
                 else:  # the plain case: no call but the lean parser's
                     parsed = lean(raw) or strict(raw, number)
                 lines += 1
-                if parsed is not None and (deletes or len(parsed) > 3) \
-                        and not self._upsert(parsed, number):
+                if parsed is not None and (deletes or len(parsed) > 3 or self._contract) \
+                        and not self._upsert(parsed, number, raw):
                     continue
                 if parsed is not None:
                     add_number(number)
@@ -240,14 +244,25 @@ class RecordReader:
             yield chunk
         self._end_batch(lines, blank, offset - batch_start)
 
-    def _upsert(self, parsed: tuple, number: int) -> bool:
+    def _upsert(self, parsed: tuple, number: int, raw: bytes) -> bool:
         """Note a delete (and cancel an earlier one on a later upsert of its id);
-        whether the record is also a row of the chunk (all but a delete record)."""
+        whether the record is also a row of the chunk (all but a delete record,
+        and a record that breaks the source's contract: a reject)."""
+        if self._contract is not None and not self._meets_contract(raw, number):
+            return False
         self.deletes.pop(parsed[0], None)
         op = parsed[3] if len(parsed) > 3 else UPSERT
         if op != UPSERT:
             self.deletes[parsed[0]] = (number, parsed[2], op == SOFT_DELETE)
         return op != DELETE
+
+    def _meets_contract(self, raw: bytes, number: int) -> bool:
+        """Whether the record meets the source's contract (contract_check.py); if not,
+        a reject naming the field and the rule."""
+        why = self._contract(raw)
+        if why is not None:
+            self.rejects.append((number, why, excerpt(raw)))
+        return why is None
 
     def _odd_line(self, raw: bytes, number: int, offset: int, careful: bool, rules: LineRules):
         """A line that is not plainly a record: the odd-line rules, then a verdict:

@@ -53,6 +53,8 @@ from .tsql import (
     mark_deleted_sql,
     quote,
     server_version_sql,
+    snapshot_counts_sql,
+    stage_absent_sql,
     stage_insert_sql,
     stage_tables_sql,
     unsupported_server,
@@ -249,12 +251,13 @@ class SqlServerBackend(Backend):
         """apply.py's steps in one T-SQL batch (tsql.upsert_sql): the clock and the
         watermark stay in T-SQL variables, so no driver rounds them."""
         cur = self.execute(upsert_sql(spec.raw), (spec.source_name, 1 if spec.incremental else 0,
+                                                  1 if spec.strategy == "append" else 0,
                                                   spec.source_file, spec.load_id))
-        ingested_at, staged_rows, latest, below, inserted, updated, watermark = \
+        ingested_at, staged_rows, latest, below, inserted, updated, watermark, existing = \
             _result_rows(cur)[0]
         return ApplyCounts(ingested_at=ingested_at, staged=staged_rows, latest=latest,
                            below=below, inserted=inserted, updated=updated,
-                           watermark_before=watermark)
+                           watermark_before=watermark, skipped_existing=existing)
 
     def stage_deletes(self, deletes: dict) -> None:
         """#deletes (made by stage_tables_sql) holds the file's deletes."""
@@ -269,6 +272,15 @@ class SqlServerBackend(Backend):
                            (spec.source_file, spec.load_id, iso_text(ingested_at)))
         marked, by_envelope = _result_rows(cur)[0]
         return int(marked), int(by_envelope)
+
+    def snapshot_counts(self, spec) -> tuple[int, int]:
+        """From #stage (tsql.snapshot_counts_sql)."""
+        return tuple(_result_rows(self.execute(snapshot_counts_sql(spec.raw)))[0])
+
+    def stage_absent(self, spec, apply: bool) -> tuple[int, int]:
+        """apply.stage_absent in one T-SQL batch (tsql.stage_absent_sql)."""
+        absent = int(self.scalar(stage_absent_sql(spec.raw), (1 if apply else 0,)) or 0)
+        return (absent, 0) if apply else (0, absent)
 
     def move_watermark(self, spec, counts):
         """In T-SQL, from #changes (tsql.watermark_sql): no datetime parameter."""

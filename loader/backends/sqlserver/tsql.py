@@ -186,7 +186,7 @@ def mark_deleted_sql(raw: str) -> str:
              f"or deletes.deleted_at is null or {raw}.record_updated_at <= deletes.deleted_at)")
     return f"""set nocount on;
 declare @source_file nvarchar(1000) = ?;
-declare @load_id varchar(64) = ?;
+declare @load_id nvarchar(64) = ?;
 declare @ingested_at datetime2(6) = convert(datetime2(6), ?, 121);
 declare @marked bigint = 0;
 declare @by_envelope bigint = 0;
@@ -218,11 +218,13 @@ def stage_insert_sql() -> str:
 
 
 def upsert_sql(raw: str) -> str:
-    """One batch. Parameters: source_name, incremental (0/1), source_file, load_id.
+    """One batch. Parameters: source_name, incremental (0/1), append (0/1),
+    source_file, load_id.
 
     Returns one row: ingested_at, staged, latest, below_watermark, inserted,
-    updated, watermark_before. Fills #latest and #changes (stage_tables_sql);
-    the watermark batch reads #changes.
+    updated, watermark_before, skipped_existing. Fills #latest and #changes
+    (stage_tables_sql); the watermark batch reads #changes. append: only ids
+    raw lacks are written (apply.changed_where), the others counted.
     """
     return f"""set nocount on;
 declare @ingested_at datetime2(6) = cast(sysutcdatetime() as datetime2(6));
@@ -232,6 +234,7 @@ declare @watermark datetime2(6) = (
     select max(last_updated_at) from meta.watermark where source_name = ?
 );
 declare @incremental bit = ?;
+declare @append bit = ?;
 declare @staged bigint = (select count(*) from #stage);
 insert into #latest (id, payload, payload_hash, record_updated_at)
 select
@@ -258,6 +261,7 @@ begin
     delete from #latest where record_updated_at < @watermark;
     set @below = @@rowcount;
 end;
+{_count_existing_sql(raw)}
 insert into #changes (id, payload, payload_hash, record_updated_at, existed)
 select
     latest.id,
@@ -270,10 +274,15 @@ left join {raw} as existing
     on existing.id = latest.id
 where
     existing.id is null
-    or existing.payload_hash <> latest.payload_hash
     or (
-        existing.deleted_at is not null
-        and not exists (select 1 from #deletes as deletes where deletes.id = latest.id)
+        @append = 0
+        and (
+            existing.payload_hash <> latest.payload_hash
+            or (
+                existing.deleted_at is not null
+                and not exists (select 1 from #deletes as deletes where deletes.id = latest.id)
+            )
+        )
     );
 delete existing
 from {raw} as existing
@@ -297,7 +306,52 @@ select
     @below as below_watermark,
     (select count(*) from #changes where existed = 0) as inserted,
     (select count(*) from #changes where existed = 1) as updated,
-    @watermark as watermark_before;"""
+    @watermark as watermark_before,
+    @skipped_existing as skipped_existing;"""
+
+
+def _count_existing_sql(raw: str) -> str:
+    """append (apply.count_existing): the ids of #latest raw holds already."""
+    return f"""declare @skipped_existing bigint = 0;
+if @append = 1
+    set @skipped_existing = (
+        select count(*)
+        from #latest as latest
+        where exists (select 1 from {raw} as existing where existing.id = latest.id)
+    );"""
+
+
+def snapshot_counts_sql(raw: str) -> str:
+    """snapshot (apply.snapshot_counts): one row, the live rows of raw and the
+    distinct ids of #stage."""
+    return f"""select
+    (select count(*) from {raw} where deleted_at is null) as live_rows,
+    (select count(distinct staged.id) from #stage as staged) as file_ids;"""
+
+
+def stage_absent_sql(raw: str) -> str:
+    """snapshot (apply.stage_absent), one batch. Parameter: apply (0/1). The live ids
+    of raw that #stage and #deletes lack, into #deletes (no time: mark_deleted
+    takes the load's) when apply; returns one row, how many there are."""
+    absent = f"""from {raw} as existing
+where
+    existing.deleted_at is null
+    and not exists (select 1 from #stage as staged where staged.id = existing.id)
+    and not exists (select 1 from #deletes as deletes where deletes.id = existing.id)"""
+    return f"""set nocount on;
+declare @apply bit = ?;
+declare @absent bigint = (
+    select count(*)
+    {absent.replace(chr(10), chr(10) + '    ')}
+);
+if @apply = 1 and @absent > 0
+    insert into #deletes (id, deleted_at, soft)
+    select
+        existing.id,
+        null,
+        1
+    {absent.replace(chr(10), chr(10) + '    ')};
+select @absent as absent;"""
 
 
 def watermark_sql() -> str:
