@@ -164,3 +164,21 @@ def test_contract_a_source_without_one_imports_and_calls_nothing(tmp_path):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout.split()
     assert out == ["1", "None", "None", "False"]
+
+
+def test_contract_applies_to_a_csv_source_with_its_row_numbers(env):
+    """A CSV row is checked like a JSONL record (the readers' own record loop)."""
+    path = env.root / "roster.csv"
+    path.write_text("id,name,grade_level\n1,Ada,9\n2,Ben,nine\n3,,10\n4,Cy,11\n")
+    schema = {"type": "object", "required": ["id", "name", "grade_level"],
+              "properties": {"name": {"type": "string", "minLength": 1},
+                             # CSV values are text unless the source declares types
+                             "grade_level": {"type": "string", "pattern": "^[0-9]+$"}}}
+    out = env.cli("load", path, "--table", "raw.sis_csv_students",
+                  "--contract", write_contract(env, schema=schema)).output
+    assert "read 4, written 2" in out and "rejected 2" in out, out
+    assert env.query("select id from raw.sis_csv_students order by id") == [("1",), ("4",)]
+    rejects = env.query("select line_number, reason from meta.load_reject order by line_number")
+    assert [n for n, _ in rejects] == [3, 4], rejects
+    assert "field 'grade_level' breaks pattern" in rejects[0][1], rejects
+    assert "field 'name' breaks" in rejects[1][1], rejects
