@@ -16,6 +16,7 @@ from .identifiers import check_field_name, check_source_name, parse_table_name
 
 # The record shapes a source can declare (loader/read/envelopes.py reads them).
 SHAPE_NAMES = ("auto", "plain", "cd2", "debezium")
+SIMULATE_SHAPES = ("rest", "cd2")  # what `loader simulate --shape` writes
 
 # How each setting is written, and how a value is given to it, per origin.
 SPELLINGS = {

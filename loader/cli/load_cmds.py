@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from ..load import load_file
-from ..options import SHAPE_NAMES, LoadOptions
+from ..options import SHAPE_NAMES, SIMULATE_SHAPES, LoadOptions
 from ..progress import progress_bar, status_line
 from ..summary import format_load, format_report, skipped_files_line
 from .common import (cli, echo_err, handle_errors, lock_timeout_option, resolve_target,
@@ -30,14 +30,18 @@ from .extract_cmd import run_extract, extract_options
               help="Write the next batch against the existing data set in OUT_DIR.")
 @click.option("--bad-lines/--no-bad-lines", default=True, show_default=True,
               help="Put a few bad lines into a follow-up batch.")
+@click.option("--shape", type=click.Choice(SIMULATE_SHAPES), default=None,
+              help="rest: Canvas REST records; cd2: Canvas Data 2 envelopes, with deletes in "
+                   "follow-ups (default: rest; a follow-up keeps the earlier batch's).")
 @silent_option()
 @handle_errors
 def simulate(out_dir, seed, students, courses, assignments_per_course, submissions, follow_up,
-             bad_lines, silent):
+             bad_lines, shape, silent):
     """Write Canvas-shaped JSONL (users, courses, enrollments, assignments, submissions).
 
     The first call writes OUT_DIR/batch-0001; --follow-up writes the next batch
-    with new, changed, unchanged, boundary and late-arriving records.
+    with new, changed, unchanged, boundary and late-arriving records (and, as CD2,
+    deletes).
 
     Example: loader simulate data --students 500 && loader simulate data --follow-up
     """
@@ -47,7 +51,7 @@ def simulate(out_dir, seed, students, courses, assignments_per_course, submissio
         manifest = run_simulate(
             out_dir, seed=seed, students=students, courses=courses,
             assignments_per_course=assignments_per_course, submissions=submissions,
-            follow_up=follow_up, bad_lines=bad_lines, progress=bar.update,
+            follow_up=follow_up, bad_lines=bad_lines, progress=bar.update, shape=shape,
         )
     if not silent:
         counts = ", ".join(f"{k} {v}" for k, v in manifest.get("line_counts", {}).items())
@@ -101,6 +105,9 @@ def load(file, table, id_field, source_name, incremental, updated_field, max_rej
 @click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Pipeline config (default: pipeline.yml in the project).")
 @click.option("--demo", is_flag=True, help="Generate demo data first when the data dir is empty.")
+@click.option("--demo-shape", type=click.Choice(SIMULATE_SHAPES), default="rest",
+              show_default=True, help="With --demo: Canvas REST records or Canvas Data 2 "
+                                      "envelopes (with deletes).")
 @click.option("--no-build", is_flag=True, help="Only load; do not run dbt.")
 @click.option("--extract", "do_extract", is_flag=True,
               help="First extract from Canvas into --data-dir (the extract options below).")
@@ -121,7 +128,7 @@ def load(file, table, id_field, source_name, incremental, updated_field, max_rej
 @silent_option("Only errors; dbt runs quietly.")
 @target_options
 @handle_errors
-def run(data_dir, config_path, demo, no_build, do_extract, sources, select, exclude,
+def run(data_dir, config_path, demo, demo_shape, no_build, do_extract, sources, select, exclude,
         full_refresh, dbt_vars, verbose, report_path, lock_timeout, silent, target_name,
         profiles_dir, project_dir, **extract_args):
     """Load every configured source, run `dbt build`, and report loads, DQ and drift.
@@ -141,7 +148,7 @@ def run(data_dir, config_path, demo, no_build, do_extract, sources, select, excl
         from ..simulate import simulate as run_simulate
 
         say(f"--demo: generating Canvas data into {data_dir}/")
-        run_simulate(data_dir)
+        run_simulate(data_dir, shape=demo_shape)
         run_simulate(data_dir, follow_up=True)
 
     skipped = []
