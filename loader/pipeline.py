@@ -4,6 +4,8 @@ pipeline.yml (project root) maps each source to a glob of files (relative to
 the data directory), a raw table, an id field and an optional updated field.
 Sources load in the order listed, each source's files in name order, so a
 batch directory layout (batch-0001/, batch-0002/, ...) replays in time order.
+A directory the glob matches is a DAP job directory (`job_<id>/` of gzip JSONL
+parts), loaded whole as one load, after the files, oldest first.
 """
 
 from __future__ import annotations
@@ -29,7 +31,14 @@ class SourceConfig:
         return self.options.table
 
     def matching_files(self, data_dir: Path) -> list[Path]:
-        return sorted(p for p in data_dir.glob(self.files) if p.is_file())
+        """The files the pattern matches, in name order, then the directories it
+        matches (DAP job directories, each loaded whole) oldest first: by
+        modification time, ties by name (a DAP job id is no order)."""
+        matches = list(data_dir.glob(self.files))
+        files = sorted(p for p in matches if p.is_file())
+        dirs = sorted((p for p in matches if p.is_dir() and not p.name.startswith(".")),
+                      key=lambda p: (p.stat().st_mtime_ns, p.name))
+        return files + dirs
 
     def load_options(self, **overrides) -> LoadOptions:
         """This source's options with run-wide settings (e.g. lock_timeout)."""

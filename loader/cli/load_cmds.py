@@ -79,9 +79,11 @@ def simulate(out_dir, seed, students, courses, assignments_per_course, submissio
 @handle_errors
 def load(file, table, id_field, source_name, incremental, updated_field, max_rejects, force,
          shape, lock_timeout, silent, target_name, profiles_dir, project_dir):
-    """Load one JSONL file (or .jsonl.gz) into a raw table.
+    """Load one JSONL file (or .jsonl.gz) or DAP job directory into a raw table.
 
-    Unchanged records are not rewritten; bad lines go to meta.load_reject.
+    Unchanged records are not rewritten; bad lines go to meta.load_reject. A
+    directory is what `dap snapshot|incremental --format jsonl` writes (job_<id>/
+    with gzip parts): its parts, in name order, are one load.
 
     Example: loader load data/batch-0001/canvas_users.jsonl --table raw.canvas_users
     """

@@ -227,8 +227,11 @@ def simulate_base(
         }
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    finish = None
-    if shape == "cd2":
-        def finish(tmp: Path, manifest: dict) -> dict:
-            return convert_batch(tmp, manifest, {}, progress)
-    return write_batch(out_dir, batch_name(1), write, finish)
+    return write_batch(out_dir, batch_name(1), write, _finisher(shape, progress))
+
+
+def _finisher(shape: str, progress: ProgressCallback | None):
+    """write_batch's finish step for the shape: CD2 rewrites the REST files."""
+    if shape != "cd2":
+        return None
+    return lambda tmp, manifest: convert_batch(tmp, manifest, {}, progress)
