@@ -128,7 +128,8 @@ def _read_and_apply(backend, source: read.FileInput, readable: Path, opts: LoadO
     reader = read.RecordReader(
         readable, id_field=opts.id_field, updated_field=opts.updated_field,
         batch_size=opts.batch_size, max_rejects=opts.max_rejects, max_future=opts.max_future,
-        progress=progress, chunk_rows=backend.chunk_rows, shape=opts.shape)
+        progress=progress, chunk_rows=backend.chunk_rows, shape=opts.shape,
+        profile_keys=opts.payload_drift)
     try:
         staged = backend.stager(spec).stage(reader)
     finally:

@@ -42,6 +42,7 @@ class LoadOptions:
     batch_size: int = 50_000
     max_future: timedelta = timedelta(days=366)
     shape: str = "auto"  # plain | cd2 | debezium | auto (read/envelopes.py)
+    payload_drift: bool = True  # profile the payload keys (read/profile.py, drift.py)
     spelling: InitVar[str] = "cli"
 
     def __post_init__(self, spelling: str) -> None:

@@ -79,7 +79,8 @@ def child(spec: dict) -> dict:
         options = LoadOptions(table=spec.get("table", TABLE), force=spec.get("force", False),
                               updated_field=spec.get("updated_field"),
                               incremental=spec.get("incremental", False),
-                              source_name=spec.get("source_name"))
+                              source_name=spec.get("source_name"),
+                              payload_drift=spec.get("payload_drift", True))
         start = time.perf_counter()
         r = load_file(spec["file"], options, target)
         seconds = time.perf_counter() - start
@@ -95,9 +96,12 @@ def child(spec: dict) -> dict:
         con.execute(f"set memory_limit = '{DEFAULT_MEMORY_LIMIT}'")  # as the loader
         con.execute("set preserve_insertion_order = false")
         start = time.perf_counter()
+        # CD2 (--shape cd2): the key under key.id, the record under value.
+        record = "json->'value'" if spec.get("shape") == "cd2" else "json"
+        key = "json->'key'" if spec.get("shape") == "cd2" else "json"
         con.execute(
-            "create table canvas_submissions as select json->>'id' as id, json as payload, "
-            "try_cast(json->>'updated_at' as timestamp) as updated_at "
+            f"create table canvas_submissions as select {key}->>'id' as id, json as payload, "
+            f"try_cast({record}->>'updated_at' as timestamp) as updated_at "
             "from read_json_objects(?, format = 'newline_delimited')", [spec["file"]])
         con.close()
         return {"seconds": time.perf_counter() - start}
@@ -228,18 +232,19 @@ class Bench:
 
     # -- data -------------------------------------------------------------------------------------
     def data(self, n: int) -> dict:
-        base = self.work / f"data-{n}"
+        shape = self.args.shape
+        base = self.work / (f"data-{n}" if shape == "rest" else f"data-{n}-{shape}")
         students = min(50_000, max(50, n // 16))
         courses = min(2_000, max(4, students // 25))
         marker = base / "ready.json"
-        params = {"n": n, "students": students, "courses": courses, "seed": 42}
+        params = {"n": n, "students": students, "courses": courses, "seed": 42, "shape": shape}
         if not (marker.exists() and json.loads(marker.read_text()) == params):
             shutil.rmtree(base, ignore_errors=True)
             print(f"generating data for n={n:,} (loader simulate) ...", flush=True)
             subprocess.run(
                 [sys.executable, "-m", "loader.cli", "simulate", str(base / "sim"),
                  "--students", str(students), "--courses", str(courses),
-                 "--submissions", str(n), "--silent"],
+                 "--submissions", str(n), "--shape", shape, "--silent"],
                 check=True, cwd=PROJECT, env=self.env)
             batch = base / "sim" / "batch-0001"
             subs = batch / "canvas_submissions.jsonl"
@@ -275,6 +280,8 @@ class Bench:
             return
         finally:
             _remove_db(db)
+        if label == "loader":
+            self.drift_cost(n, d, results["first"])
         notes = {
             "first": "fresh database",
             "skip": "same file, no flag: file-hash skip",
@@ -288,6 +295,23 @@ class Bench:
                         reason=notes[step], status_detail=last.get("status"),
                         rows_written=last.get("rows_written"))
 
+    def drift_cost(self, n: int, d: dict, with_profile: list[dict]) -> None:
+        """The first load again without the payload-key profile (--no-payload-drift):
+        what the drift profile costs a first load."""
+        db = self.work / f"nodrift-{n}.duckdb"
+        runs = []
+        try:
+            for _ in range(self.args.runs):
+                _remove_db(db)
+                runs.append(self._load(d["file"], db, payload_drift=False))
+        except Exception as exc:  # noqa: BLE001 - reported, the bench goes on
+            self.failed(n, "loader_first_no_payload_drift", "duckdb", exc)
+            return
+        finally:
+            _remove_db(db)
+        self.record(n, "loader_first_no_payload_drift", "duckdb", runs, nbytes=d["bytes"],
+                    reason="first load without the payload-key profile (--no-payload-drift)")
+
     def _load(self, file: Path, db: Path, src=None, env=None, force=False, **kw) -> dict:
         spec = {"kind": "load", "target": "duckdb", "config": {"path": str(db)},
                 "file": str(file), "force": force, "src": src, **kw}
@@ -300,7 +324,8 @@ class Bench:
         try:
             for _ in range(self.args.runs):
                 _remove_db(db)
-                runs.append(self.child({"kind": "ctas", "file": str(d["file"]), "db": str(db)}))
+                runs.append(self.child({"kind": "ctas", "file": str(d["file"]), "db": str(db),
+                                        "shape": self.args.shape}))
         except Exception as exc:  # noqa: BLE001
             self.failed(n, "duckdb_read_json_objects_ctas", "duckdb", exc)
             return
@@ -314,6 +339,8 @@ class Bench:
         names = [f"dlt_{fmt}_{when}" for fmt in ("default", "parquet")
                  for when in ("first", "rerun")]
         reason = self._dlt_unavailable()
+        if self.args.shape != "rest":
+            reason = "the dlt contenders read REST records (--shape rest)"
         if reason:
             for name in names:
                 self.record(n, name, "dlt", None, reason=reason)
@@ -589,6 +616,10 @@ def targets(rows: list[dict], ns: list[int]) -> list[dict]:
         check(n, ">= 10x faster than dlt (parquet)",
               ratio(get(n, "dlt_parquet_first"), first), 10, "min",
               "dlt_parquet_first / loader_first")
+        no_drift = get(n, "loader_first_no_payload_drift")
+        check(n, "payload-key profile (drift) <= 10% of a first load",
+              ratio(first - no_drift, no_drift) if first and no_drift else None, 0.10, "max",
+              "(loader_first - loader_first_no_payload_drift) / loader_first_no_payload_drift")
         check(n, "same file again <= 5% of first load (file-hash skip)",
               ratio(get(n, "loader_skip"), first), 0.05, "max", "loader_skip / loader_first")
         check(n, "same file --force (reported; per-record path)",
@@ -701,10 +732,11 @@ def _one_percent_changed(src: Path, dst: Path) -> None:
     with open(src, "rb") as fin, open(dst, "wb") as fout:
         for number, line in enumerate(fin, start=1):
             if number % 100 == 50:
-                record = orjson.loads(line)
+                envelope = orjson.loads(line)
+                record = envelope.get("value", envelope)  # CD2: the record is the value
                 record["excused"] = not record.get("excused")
                 record["attempt"] = (record.get("attempt") or 0) + 1
-                line = orjson.dumps(record) + b"\n"
+                line = orjson.dumps(envelope) + b"\n"
             fout.write(line)
 
 
@@ -723,7 +755,8 @@ def _write_copy_csv(src: Path, dst: Path) -> None:
                 continue
             obj = orjson.loads(line)
             digest = sha256(orjson.dumps(obj, option=orjson.OPT_SORT_KEYS)).hexdigest()
-            writer.writerow([str(obj["id"]), line.decode(), digest, None, now.isoformat(),
+            key = obj["key"] if "key" in obj else obj  # CD2: the id is under key
+            writer.writerow([str(key["id"]), line.decode(), digest, None, now.isoformat(),
                              str(src), load_id])
 
 
@@ -766,6 +799,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", action="append",
                         choices=("loader", "ctas", "dlt", "pg", "dbt"),
                         help="run only these contender groups (repeatable; others get no row)")
+    parser.add_argument("--shape", choices=("rest", "cd2"), default="rest",
+                        help="the submissions as Canvas REST records or Canvas Data 2 envelopes "
+                             "(loader simulate --shape)")
     parser.add_argument("--markdown", action="store_true", help="also print the README table")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)

@@ -64,7 +64,8 @@ class RecordReader:
                  batch_size: int = 50_000, max_rejects: int | None = None,
                  max_future: timedelta = timedelta(days=366),
                  progress: Callable[[int], None] | None = None,
-                 chunk_rows: int = CHUNK_ROWS, lean: bool = True, shape: str = "auto"):
+                 chunk_rows: int = CHUNK_ROWS, lean: bool = True, shape: str = "auto",
+                 profile_keys: bool = True):
         self.path = Path(path)
         self.shape = _detect_shape(self.path) if shape in (None, "auto") else shape
         envelope = SHAPES[self.shape](id_field, updated_field) if self.shape in SHAPES else None
@@ -82,7 +83,8 @@ class RecordReader:
         # is not a chunk row; an upsert on a later line of the same id cancels
         # it (a re-insert). Held in memory: one small entry per deleted id.
         self.deletes: dict[str, tuple[int, datetime | None, bool]] = {}
-        self.profile = KeyProfile(CONTENT_KEYS.get(self.shape))
+        self.profile = KeyProfile(CONTENT_KEYS.get(self.shape))  # empty unless profile_keys
+        self.profile_keys = profile_keys
         self._late: list = []
 
     def add_late_rejects(self, rejects) -> None:
@@ -91,6 +93,9 @@ class RecordReader:
 
     def __iter__(self) -> Iterator[Chunk]:
         """The file's chunks; each also feeds the key profile (profile.py)."""
+        if not self.profile_keys:
+            yield from self._chunks()
+            return
         for chunk in self._chunks():
             self.profile.add_chunk(chunk)
             yield chunk
