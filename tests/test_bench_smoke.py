@@ -15,6 +15,7 @@ CONTENDERS = {
     "dlt_default_first", "dlt_default_rerun", "dlt_parquet_first", "dlt_parquet_rerun",
     "postgres_loader_first", "postgres_copy",
     "dbt_full_refresh", "dbt_incremental_1pct", "dbt_nothing_new",
+    "loader_first_paired", "loader_first_no_payload_drift", "payload_key_profile_only",
 }
 
 
@@ -43,4 +44,7 @@ def test_bench_smoke_writes_every_contender(tmp_path):
     assert rows["loader_1pct"]["rows_written"] == 20  # 1% of 2,000
     assert report["data"]["2000"]["bytes_per_line"] > 0
     assert any(t["status"] in ("PASS", "FAIL") for t in report["targets"])
+    drift = {t["target"]: t for t in report["targets"] if "payload-key" in t["target"]}
+    assert {t["status"] for t in drift.values()} <= {"PASS", "FAIL"} and len(drift) == 2
+    assert 1000 < rows["payload_key_profile_only"]["records_profiled"] < 2000  # sampled
     assert list(out.glob("bench-smoke-*.json"))
