@@ -20,6 +20,7 @@ from pathlib import Path
 
 import yaml
 
+from .checks import insert_dq
 from .contract import META_SCHEMA as META
 
 _COMMENT = re.compile(r"--[^\n]*")
@@ -71,12 +72,7 @@ def check_staged_keys(backend, run_id: str, staged: dict, samples: int = SAMPLE_
                 and not any(keys.get(k) not in (None, "gone") for k in reads))
             rows.append(_row(backend, run_id, model, source, f"{raw_schema}.{table}",
                              stopped, samples))
-    if rows:
-        backend.insert_rows(
-            f"{META}.dq_check_result",
-            ["run_id", "check_name", "model_name", "column_name", "severity", "status",
-             "failing_rows", "sample_keys", "execution_time_ms"],
-            rows, now_column="checked_at")
+    insert_dq(backend, rows)
     return rows
 
 
