@@ -127,3 +127,24 @@ def test_simulate_cd2_run_builds_the_rest_rows_with_deletes_flagged(env):
     payload = env.scalar("select payload from raw.canvas_submissions where id = ?", (str(sid),))
     body = payload if isinstance(payload, dict) else json.loads(payload)
     assert body["meta"]["action"] == "U" and "assignment_id" in body["value"]
+
+
+@pytest.mark.engines("duckdb")
+def test_simulate_cd2_from_the_cli_and_run_demo_shape(env):
+    out = env.cli("simulate", env.root / "sim", "--shape", "cd2", "--students", 10,
+                  "--courses", 2).output
+    assert "wrote" in out and "batch-0001" in out
+    env.cli("simulate", env.root / "sim", "--follow-up", "--silent")
+    manifest = json.loads((env.root / "sim" / "batch-0002" / "manifest.json").read_text())
+    assert manifest["shape"] == "cd2"  # the follow-up kept the shape
+    wrong = env.cli("simulate", env.root / "other", "--shape", "xml", expect=2).output
+    assert "'xml' is not one of 'rest', 'cd2'" in wrong
+    # run --demo --demo-shape cd2: the demo data as envelopes, loaded as CD2.
+    env.cli("run", "--demo", "--demo-shape", "cd2", "--data-dir", env.data, "--no-build",
+            "--silent")
+    assert json.loads((env.data / "batch-0001" / "manifest.json").read_text())["shape"] == "cd2"
+    payload = env.scalar("select payload from raw.canvas_assignments order by id")
+    body = json.loads(payload) if isinstance(payload, str) else payload
+    assert set(body) == {"key", "value", "meta"} and "title" in body["value"]
+    assert env.scalar("select count(*) from raw.canvas_submissions "
+                      "where deleted_at is not null") > 0
