@@ -144,7 +144,7 @@ def _read_and_apply(backend, source: read.FileInput, readable: Path, opts: LoadO
             backend.rollback()
             return _finish_skipped(backend, result, previous, started)
         applied = backend.apply(staged, spec)
-        result.drift = record_drift(backend, spec, reader.profile)
+        result.drift = record_drift(backend, spec, reader.profile, source.locate)
     finally:
         staged.close()
     audit.insert_rejects(backend, result.load_id, reader.rejects, source.locate)

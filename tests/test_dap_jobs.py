@@ -129,3 +129,19 @@ def test_dap_pipeline_source_loads_job_directories_oldest_first(env):
     assert [(Path(f).name[4:6], n) for f, n in loaded] == [("f0", 2), ("a0", 2)]
     out = env.cli("run", "--data-dir", env.data, "--config", config, "--no-build").output
     assert "2 files already loaded, skipped" in out
+
+
+def test_dap_job_drift_names_the_part_and_its_line(env):
+    env.load(write_job(env.root / "downloads", "1", three_parts("01")), TABLE)
+    parts = three_parts("03")
+    sticker = json.loads(parts[1][1])
+    sticker["value"]["sticker"] = "star"
+    parts[1][1] = json.dumps(sticker)
+    job = write_job(env.root / "downloads", "2", parts)
+    env.load(job, TABLE)
+    new = json.loads(env.scalar("select new_definition from meta.schema_change_log "
+                                "where change_type = 'key_added'"))
+    part_two = sorted(job.iterdir())[1]
+    assert (new["first_file"], new["first_line"], new["sample_ids"]) == (str(part_two), 2, ["1"])
+    assert env.query("select first_file, first_line from meta.payload_key "
+                     "where key_path = 'sticker'") == [(str(part_two), 2)]
