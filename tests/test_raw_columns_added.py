@@ -34,7 +34,11 @@ def _columns(env, table="canvas_users"):
 def test_raw_column_added_by_the_dbt_hook_rows_kept(env):
     _old_shape_table(env)
     assert "deleted_at" not in _columns(env)
+    # A table that is no raw table gets only the added-later column, as from the
+    # loader (which then refuses it, naming what it lacks).
+    env.execute("create table raw.canvas_courses (id varchar(20), name varchar(20))")
     env.dbt("run", "-s", "stg_canvas__users")
+    assert _columns(env, "canvas_courses") == ["id", "name", "deleted_at"]
     assert _columns(env) == [c for c, _ in contract.raw_table_columns(env.engine)]
     assert env.query("select id, source_file, deleted_at from raw.canvas_users") \
         == [("1", "old.jsonl", None)]

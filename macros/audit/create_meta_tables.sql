@@ -10,7 +10,8 @@
     creates the same tables with the same types, whichever runs first.
 
     Columns the contract gained since a table was made (`deleted_at` on a raw
-    table from before deletes) are added to the existing tables.
+    table from before deletes: raw_columns_added_later; any meta column) are
+    added to the existing tables.
 
     Only what is missing is created (checked in INFORMATION_SCHEMA first, so a
     user without CREATE rights on an existing database is not asked for them);
@@ -88,11 +89,14 @@
 {% endmacro %}
 
 
-{#- Columns the contract gained since a table was made (a raw table from before
-    `deleted_at`): added to every existing base table that lacks them. Only
-    nullable ones: a table without a not-null contract column (id, payload ...)
-    is no raw table, and the loader refuses it naming the columns. -#}
+{#- Columns the contract gained since a table was made, added to the existing
+    base tables that lack them: to a raw table the contract's
+    raw_columns_added_later (`deleted_at`, on a raw table from before deletes),
+    as the loader does (any other missing raw column: the loader refuses the
+    table, naming them); to a meta table any (all are nullable). -#}
 {% macro _audit_add_missing_columns(wanted, existing_tables, schemas) %}
+    {%- set raw_tables = _audit_raw_tables() -%}
+    {%- set later = _audit_contract().get('raw_columns_added_later') or [] -%}
     {%- set have = {} -%}
     {%- set found = _audit_fetch(_audit_existing_columns_sql(target.database, schemas)) -%}
     {%- for row in found.rows -%}
@@ -102,7 +106,8 @@
         {%- set columns = have.get(schema ~ '.' ~ table) -%}
         {%- for definition in definitions
                 if columns and definition.split(' ')[0] | lower not in columns
-                and not definition.endswith(' not null') -%}
+                and ((schema, table) not in raw_tables
+                     or definition.split(' ')[0] in later) -%}
             {%- do _audit_exec(audit_add_column_sql(schema, table, definition)) -%}
         {%- endfor -%}
     {%- endfor -%}
