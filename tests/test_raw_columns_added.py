@@ -37,8 +37,19 @@ def test_raw_column_added_by_the_dbt_hook_rows_kept(env):
     # A table that is no raw table gets only the added-later column, as from the
     # loader (which then refuses it, naming what it lacks).
     env.execute("create table raw.canvas_courses (id varchar(20), name varchar(20))")
+    # A meta table of an older contract gets every column it lacks.
+    env.execute("create schema if not exists meta", engine_specific=True)
+    env.execute("create table meta.watermark (source_name varchar(200), "
+                "last_updated_at timestamp)", engine_specific=True)
+    env.execute("insert into meta.watermark values ('canvas_users', "
+                "timestamp '2026-01-01 00:00:00')", engine_specific=True)
     env.dbt("run", "-s", "stg_canvas__users")
     assert _columns(env, "canvas_courses") == ["id", "name", "deleted_at"]
+    assert [r[0] for r in env.query(
+        "select column_name from information_schema.columns where table_schema = 'meta' "
+        "and table_name = 'watermark' order by ordinal_position")] \
+        == [c for c in contract.meta_columns("watermark")]
+    assert env.query("select source_name from meta.watermark") == [("canvas_users",)]
     assert _columns(env) == [c for c, _ in contract.raw_table_columns(env.engine)]
     assert env.query("select id, source_file, deleted_at from raw.canvas_users") \
         == [("1", "old.jsonl", None)]
