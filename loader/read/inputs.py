@@ -11,24 +11,20 @@ name the part and its line.
 
 The parts are joined, unzipped, into one scratch file for the load (every stager
 reads a file, and DuckDB's reads its lines twice), in a directory named after the
-process so a killed load's is swept by the next (backends/duckdb/file_payloads.py).
+process so a killed load's is swept by the next (scratch.py).
 """
 
 from __future__ import annotations
 
 import bisect
 import hashlib
-import os
-import shutil
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from ..errors import InputFileError
 from .files import file_fingerprint, file_sha256, open_input
-
-SCRATCH_PREFIX = "canvas-load-"  # as file_payloads.spill_dir: swept when its process is gone
+from .scratch import spill_dir
 
 
 class FileInput:
@@ -81,13 +77,10 @@ class JobDirectory(FileInput):
 
     @contextmanager
     def readable(self) -> Iterator[Path]:
-        scratch = tempfile.mkdtemp(prefix=f"{SCRATCH_PREFIX}{os.getpid()}-job-")
-        try:
+        with spill_dir() as scratch:
             joined = Path(scratch) / "parts.jsonl"
             self._join(joined)
             yield joined
-        finally:
-            shutil.rmtree(scratch, ignore_errors=True)
 
     def _join(self, joined: Path) -> None:
         """Unzip the parts one after the other; each ends its last line."""
