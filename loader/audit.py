@@ -107,11 +107,13 @@ def insert_load_file(backend, row: dict) -> None:
                         now_column="ended_at")
 
 
-def insert_rejects(backend, load_id: str, source_file: str, rejects: list) -> None:
-    """One meta.load_reject row per (line_number, reason, excerpt); one rejected_at."""
+def insert_rejects(backend, load_id: str, rejects: list, locate) -> None:
+    """One meta.load_reject row per (line_number, reason, excerpt); one rejected_at.
+    ``locate(line)`` gives the (file, line) a reject is at (a DAP job directory's
+    part and its line)."""
     backend.insert_rows(
         f"{META}.load_reject", ["load_id", "source_file", "line_number", "reason", "line_excerpt"],
-        [(load_id, source_file, n, reason, excerpt) for n, reason, excerpt in rejects],
+        [(load_id, *locate(n), reason, excerpt) for n, reason, excerpt in rejects],
         now_column="rejected_at",
     )
 

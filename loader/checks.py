@@ -43,7 +43,9 @@ def _dq(run_id: str, check: str, model: str, column: str | None, severity: str,
             json.dumps([numbers] if numbers else []), 0)
 
 
-def _insert_dq(backend, rows: list[tuple]) -> None:
+def insert_dq(backend, rows: list[tuple]) -> None:
+    """meta.dq_check_result rows: (run_id, check, model, column, severity, status,
+    failing rows, sample_keys JSON, execution ms); checked_at from the database."""
     if rows:
         backend.insert_rows(
             f"{META}.dq_check_result",
@@ -81,7 +83,7 @@ def record_freshness(backend, run_id: str, nodes: list[dict]) -> None:
         rows.append(_dq(run_id, f"source_freshness_{n['name']}", n["name"], "ingested_at",
                         "error" if status in ("fail", "error") else "warn", status,
                         0 if status == "pass" else 1, numbers))
-    _insert_dq(backend, rows)
+    insert_dq(backend, rows)
 
 
 def _naive(value):
@@ -115,7 +117,7 @@ def check_load_volume(backend, run_id: str, loads: list, settings: VolumeSetting
         rows.append(_dq(run_id, f"volume_load_{source}", source, None, settings.severity,
                         _verdict(settings) if bad else "pass", 1 if bad else 0,
                         numbers if bad else None))
-    _insert_dq(backend, rows)
+    insert_dq(backend, rows)
 
 
 def check_table_volume(backend, run_id: str, settings: VolumeSettings) -> None:
@@ -143,4 +145,4 @@ def check_table_volume(backend, run_id: str, settings: VolumeSettings) -> None:
     backend.insert_rows(f"{META}.table_volume",
                         ["run_id", "table_schema", "table_name", "row_count"], counts,
                         now_column="measured_at")
-    _insert_dq(backend, rows)
+    insert_dq(backend, rows)

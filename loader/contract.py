@@ -29,9 +29,11 @@ META_SCHEMA = "meta"
 
 # The raw columns' names, in order (read on first access, see __getattr__).
 RAW_COLUMNS: tuple[str, ...]
-# The raw columns a load writes when it inserts a record: all but these, which
-# later steps set (the delete step sets deleted_at; NULL on every insert).
-SET_LATER = ("deleted_at",)
+# The raw columns added later (vars.canvas_contract.raw_columns_added_later): a
+# load does not write them when it inserts a record (the delete step sets
+# deleted_at; NULL on every insert), and an existing raw table that lacks them
+# gets them (alter table add).
+SET_LATER: tuple[str, ...]
 WRITTEN_COLUMNS: tuple[str, ...]
 
 # libyaml when PyYAML has it: the pure-Python parser takes ~15 ms per load here.
@@ -81,6 +83,10 @@ def _check(contract: dict, path: Path) -> None:
     for name, _, _, family in raw:
         if family not in families:
             fail(f"raw column {name}: no type family {family!r} in type_families")
+    later = contract.get("raw_columns_added_later") or []
+    nullable = {c[0] for c in raw if not c[2]}
+    if not isinstance(later, list) or not set(later) <= nullable:
+        fail("raw_columns_added_later must list nullable raw columns")
     used = {c[1] for c in raw} | {c[1] for cols in meta.values() for c in cols}
     for engine in ENGINES:
         missing = sorted(used - set(types[engine]))
@@ -103,8 +109,11 @@ def _types(engine: str) -> dict[str, str]:
 def __getattr__(name: str):
     if name == "RAW_COLUMNS":
         return tuple(c[0] for c in _contract()["raw_columns"])
+    if name == "SET_LATER":
+        return tuple(_contract().get("raw_columns_added_later") or ())
     if name == "WRITTEN_COLUMNS":
-        return tuple(c[0] for c in _contract()["raw_columns"] if c[0] not in SET_LATER)
+        later = _contract().get("raw_columns_added_later") or ()
+        return tuple(c[0] for c in _contract()["raw_columns"] if c[0] not in later)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 

@@ -22,16 +22,19 @@ import orjson
 from .contract import META_SCHEMA as META
 
 
-def record_drift(backend, spec, profile) -> list[tuple[str, str]]:
-    """Compare, store the profile, log the changes; return [(change_type, path)]."""
+def record_drift(backend, spec, profile, locate=None) -> list[tuple[str, str]]:
+    """Compare, store the profile, log the changes; return [(change_type, path)].
+    ``locate(line)``: the (file, line) of a line of the load's input (a DAP job
+    directory's part); by default the load's file."""
+    locate = locate or (lambda line: (spec.source_file, line))
     if not profile.records:
         return []
     p = backend.param
     known = {path: (json_type, bool(always)) for path, json_type, always in backend.execute(
         f"select key_path, json_type, always_present from {META}.payload_key "
         f"where source_name = {p}", (spec.source_name,)).fetchall()}
-    changes = _changes(known, profile, spec) if known else []
-    _store(backend, spec, profile, known)
+    changes = _changes(known, profile, spec, locate) if known else []
+    _store(backend, spec, profile, known, locate)
     if changes:
         backend.insert_rows(
             f"{META}.schema_change_log",
@@ -43,23 +46,25 @@ def record_drift(backend, spec, profile) -> list[tuple[str, str]]:
     return [(change, path) for change, path, _, _ in changes]
 
 
-def _definition(json_type: str, spec=None, stats=None) -> str:
+def _definition(json_type: str, spec=None, stats=None, locate=None) -> str:
     out = {"json_type": json_type}
     if stats is not None:
-        out.update(first_file=spec.source_file, first_line=stats.first_line,
+        first_file, first_line = locate(stats.first_line)
+        out.update(first_file=first_file, first_line=first_line,
                    sample_ids=stats.sample_ids, load_id=spec.load_id)
     return orjson.dumps(out).decode()
 
 
-def _changes(known: dict, profile, spec) -> list[tuple]:
+def _changes(known: dict, profile, spec, locate) -> list[tuple]:
     changes = []
     for path, stats in sorted(profile.paths.items()):
         new_type = stats.json_type
         if path not in known or known[path][0] == "gone":
-            changes.append(("key_added", path, None, _definition(new_type, spec, stats)))
+            changes.append(("key_added", path, None,
+                            _definition(new_type, spec, stats, locate)))
         elif "null" not in (new_type, known[path][0]) and new_type != known[path][0]:
             changes.append(("key_type_changed", path, _definition(known[path][0]),
-                            _definition(new_type, spec, stats)))
+                            _definition(new_type, spec, stats, locate)))
     for path, (json_type, always) in sorted(known.items()):
         if always and path not in profile.paths and json_type != "gone":
             new = orjson.dumps({"json_type": None, "first_file": spec.source_file,
@@ -69,7 +74,7 @@ def _changes(known: dict, profile, spec) -> list[tuple]:
     return changes
 
 
-def _store(backend, spec, profile, known: dict) -> None:
+def _store(backend, spec, profile, known: dict, locate) -> None:
     """New paths inserted; known ones get their type, presence and last load; paths
     reported removed are kept with the type 'gone' (reported once)."""
     p = backend.param
@@ -82,7 +87,7 @@ def _store(backend, spec, profile, known: dict) -> None:
                 f"where source_name = {p} and key_path = {p}",
                 (json_type, int(profile.always(path)), spec.load_id, spec.source_name, path))
     new_rows = [(spec.source_name, path, stats.json_type, int(profile.always(path)),
-                 spec.load_id, spec.source_file, stats.first_line,
+                 spec.load_id, *locate(stats.first_line),
                  orjson.dumps(stats.sample_ids).decode(), spec.load_id)
                 for path, stats in profile.paths.items() if path not in known]
     backend.insert_rows(f"{META}.payload_key",

@@ -80,23 +80,23 @@ class LoadResult:
 
 def load_file(path: str | Path, opts: LoadOptions, target: Target, progress=None,
               on_wait=None) -> LoadResult:
-    """Load path into opts.table on target. Raises LoaderError subclasses."""
+    """Load path (a file, a DAP job directory: read.inputs, or `-`: standard input)
+    into opts.table on target. Raises LoaderError subclasses."""
     if str(path) == read.STDIN:
         # Standard input: spooled, so it can be hashed and read like a file; a
         # pipe has no stat to skip it by (fingerprint None): its bytes' SHA-256
         # is the already-loaded check.
         with read.spooled_stdin() as spool:
-            return _load_path(spool, None, read.STDIN_NAME, opts, target, progress, on_wait)
-    path = Path(path)
-    return _load_path(path, read.file_fingerprint(path), str(path), opts, target, progress,
-                      on_wait)
+            return _load_input(read.StdinInput(spool), opts, target, progress, on_wait)
+    return _load_input(read.input_for(Path(path)), opts, target, progress, on_wait)
 
 
-def _load_path(path: Path, fingerprint: str | None, name: str, opts: LoadOptions,
-               target: Target, progress, on_wait) -> LoadResult:
+def _load_input(source: read.FileInput, opts: LoadOptions, target: Target, progress,
+                on_wait) -> LoadResult:
     started = time.monotonic()
+    fingerprint = source.fingerprint()
     result = LoadResult(load_id=uuid.uuid4().hex, source_name=opts.source_name,
-                        target_table=opts.table, source_file=name, status="running")
+                        target_table=opts.table, source_file=source.name, status="running")
     backend = backend_for(target)
     backend.connect(opts.lock_timeout, on_wait)
     try:
@@ -105,10 +105,10 @@ def _load_path(path: Path, fingerprint: str | None, name: str, opts: LoadOptions
                                             f"load {opts.source_name}", _json(result.metrics()))
         crash_point("after_job_start")
         try:
-            _load(backend, path, opts, result, fingerprint, progress, started)
+            _load(backend, source, opts, result, fingerprint, progress, started)
         except BaseException as exc:  # noqa: BLE001 - record, then re-raise
             backend.rollback()
-            _record_failure(backend, result, exc, started)
+            _record_failure(backend, result, exc, started, source.locate)
             raise
         return result
     finally:
@@ -122,28 +122,36 @@ def _prepare_tables(backend, opts: LoadOptions) -> None:
     backend.commit()
 
 
-def _load(backend, path: Path, opts: LoadOptions, result: LoadResult, fingerprint: str | None,
-          progress, started: float) -> None:
+def _load(backend, source: read.FileInput, opts: LoadOptions, result: LoadResult,
+          fingerprint: str | None, progress, started: float) -> None:
     """The stages after the job row: identify, read + stage, validate, apply, audit."""
-    previous = _identify_file(backend, path, opts, result, fingerprint)
+    previous = _identify_file(backend, source, opts, result, fingerprint)
     if previous:
         return _finish_skipped(backend, result, previous, started)
+    with source.readable() as readable:
+        _read_and_apply(backend, source, readable, opts, result, progress, started)
+
+
+def _read_and_apply(backend, source: read.FileInput, readable: Path, opts: LoadOptions,
+                    result: LoadResult, progress, started: float) -> None:
+    """Read + stage, validate, apply and audit the input (``readable``: its file)."""
     schema, name = opts.schema_and_name
     spec = LoadSpec(schema, name, backend.table(schema, name), opts.source_name,
                     result.load_id, result.source_file, opts.incremental, opts.strategy,
                     opts.snapshot_min_ratio)
     reader = read.RecordReader(
-        path, id_field=opts.id_field, updated_field=opts.updated_field,
+        readable, id_field=opts.id_field, updated_field=opts.updated_field,
         batch_size=opts.batch_size, max_rejects=opts.max_rejects, max_future=opts.max_future,
         progress=progress, chunk_rows=backend.chunk_rows, shape=opts.shape,
-        fmt=_file_format(opts), name=result.source_file, contract=opts.contract_validator)
+        fmt=_file_format(opts), name=source.name, contract=opts.contract_validator,
+        profile_keys=opts.payload_drift)
     try:
         staged = backend.stager(spec).stage(reader)
     finally:
-        _count_read(result, reader)  # a failed read's counts too
+        _count_read(result, reader, source)  # a failed read's counts too
     try:
         crash_point("after_stage")
-        _check_reject_limit(result.source_file, opts, result, reader.rejects)
+        _check_reject_limit(source, opts, result, reader.rejects)
         if not staged.in_transaction:
             backend.begin()
         previous = _loaded_meanwhile(backend, opts, result.file_sha256)
@@ -151,17 +159,17 @@ def _load(backend, path: Path, opts: LoadOptions, result: LoadResult, fingerprin
             backend.rollback()
             return _finish_skipped(backend, result, previous, started)
         applied = backend.apply(staged, spec)
-        result.drift = record_drift(backend, spec, reader.profile)
+        result.drift = record_drift(backend, spec, reader.profile, source.locate)
     finally:
         staged.close()
-    audit.insert_rejects(backend, result.load_id, result.source_file, reader.rejects)
+    audit.insert_rejects(backend, result.load_id, reader.rejects, source.locate)
     _count_applied(result, applied)
     result.status = "success"
     _finish(backend, result, started)
     crash_point("after_commit")
 
 
-def _identify_file(backend, path: Path, opts: LoadOptions, result: LoadResult,
+def _identify_file(backend, source: read.FileInput, opts: LoadOptions, result: LoadResult,
                    fingerprint: str | None) -> str | None:
     """The load that already loaded this content, or None; sets the file's sha256
     and fingerprint on result.
@@ -176,9 +184,9 @@ def _identify_file(backend, path: Path, opts: LoadOptions, result: LoadResult,
         if known:
             result.file_sha256, result.file_fingerprint = known[1], fingerprint
             return known[0]
-    result.file_sha256 = read.file_sha256(path)
+    result.file_sha256 = source.sha256()
     result.file_fingerprint = fingerprint if fingerprint is not None and \
-        read.file_fingerprint(path) == fingerprint else None
+        source.fingerprint() == fingerprint else None
     return None if opts.force else _find_loaded(backend, opts, result.file_sha256)
 
 
@@ -206,7 +214,7 @@ def _file_format(opts: LoadOptions) -> read.FileFormat:
                            tuple((opts.types or {}).items()))
 
 
-def _check_reject_limit(path: str, opts: LoadOptions, result: LoadResult,
+def _check_reject_limit(source: read.FileInput, opts: LoadOptions, result: LoadResult,
                         rejects: list) -> None:
     """Past max_rejects, or every line rejected: the load fails, writing nothing."""
     if len(rejects) > opts.max_rejects:
@@ -219,19 +227,26 @@ def _check_reject_limit(path: str, opts: LoadOptions, result: LoadResult,
                 "file, --id-field and --shape for this source?")
     else:
         return
+    file, line = source.locate(rejects[0][0])
+    where = f"line {line}" if file == source.name else f"{Path(file).name} line {line}"
     error = RejectLimitExceeded(
-        f"{path}: {problem} (first at line {rejects[0][0]}: {rejects[0][1]}); "
+        f"{source.name}: {problem} (first at {where}: {rejects[0][1]}); "
         "nothing was loaded", hint)
     error.rejects = rejects
     raise error
 
 
-def _count_read(result: LoadResult, reader: read.RecordReader) -> None:
+def _count_read(result: LoadResult, reader: read.RecordReader,
+                source: read.FileInput) -> None:
     result.rows_read = reader.rows_read
     result.blank_lines = reader.blank_lines
     result.bytes_read = reader.bytes_read
     result.rows_rejected = len(reader.rejects)
-    result.first_rejects = [{"line": n, "reason": r} for n, r, _ in reader.rejects[:5]]
+    result.first_rejects = []
+    for number, reason, _ in reader.rejects[:5]:
+        file, line = source.locate(number)
+        part = {} if file == source.name else {"file": Path(file).name}
+        result.first_rejects.append({**part, "line": line, "reason": reason})
 
 
 def _count_applied(result: LoadResult, applied) -> None:
@@ -271,7 +286,8 @@ def _finish(backend, result: LoadResult, started: float) -> None:
     backend.commit()
 
 
-def _record_failure(backend, result: LoadResult, exc: BaseException, started: float) -> None:
+def _record_failure(backend, result: LoadResult, exc: BaseException, started: float,
+                    locate) -> None:
     """Best effort: the failure and the rejects found are committed on their own."""
     result.status = "failed"
     result.seconds = time.monotonic() - started
@@ -282,8 +298,7 @@ def _record_failure(backend, result: LoadResult, exc: BaseException, started: fl
     message = str(exc) or type(exc).__name__
     try:
         backend.begin()
-        audit.insert_rejects(backend, result.load_id, result.source_file,
-                             getattr(exc, "rejects", []))
+        audit.insert_rejects(backend, result.load_id, getattr(exc, "rejects", []), locate)
         audit.insert_load_file(backend, _load_file_row(result))
         audit.job_finish(backend, result.load_id, "failed", _json(result.metrics()),
                          message[:4000], _elapsed_ms(result))

@@ -28,6 +28,7 @@ _JSON_PATH = re.compile(r"[^.\s]+(\.[^.\s]+)*")
 # wins; immutable events, an id already present is skipped; the complete
 # current set, ids absent from it are deleted.
 STRATEGY_NAMES = ("upsert", "append", "snapshot")
+SIMULATE_SHAPES = ("rest", "cd2")  # what `loader simulate --shape` writes
 
 # How each setting is written, and how a value is given to it, per origin.
 SPELLINGS = {
@@ -76,6 +77,7 @@ class LoadOptions:
     # A JSON Schema every record must meet (a mapping), or the path of a .json/.yml
     # file holding one; read and compiled here (data_contract.py); None for none.
     contract: dict | str | None = None
+    payload_drift: bool = True  # profile the payload keys (read/profile.py, drift.py)
     spelling: InitVar[str] = "cli"
 
     def __post_init__(self, spelling: str) -> None:

@@ -4,6 +4,8 @@ pipeline.yml (project root) maps each source to a glob of files (relative to
 the data directory), a raw table, an id field and an optional updated field.
 Sources load in the order listed, each source's files in name order, so a
 batch directory layout (batch-0001/, batch-0002/, ...) replays in time order.
+A directory the glob matches is a DAP job directory (`job_<id>/` of gzip JSONL
+parts), loaded whole as one load, after the files, oldest first.
 """
 
 from __future__ import annotations
@@ -29,7 +31,14 @@ class SourceConfig:
         return self.options.table
 
     def matching_files(self, data_dir: Path) -> list[Path]:
-        return sorted(p for p in data_dir.glob(self.files) if p.is_file())
+        """The files the pattern matches, in name order, then the directories it
+        matches (DAP job directories, each loaded whole) oldest first: by
+        modification time, ties by name (a DAP job id is no order)."""
+        matches = list(data_dir.glob(self.files))
+        files = sorted(p for p in matches if p.is_file())
+        dirs = sorted((p for p in matches if p.is_dir() and not p.name.startswith(".")),
+                      key=lambda p: (p.stat().st_mtime_ns, p.name))
+        return files + dirs
 
     def load_options(self, **overrides) -> LoadOptions:
         """This source's options with run-wide settings (e.g. lock_timeout)."""
@@ -37,7 +46,7 @@ class SourceConfig:
 
 
 _KEYS = ("name", "table", "files", "id_field", "updated_field", "incremental", "shape",
-         "strategy", "snapshot_min_ratio", "contract")
+         "strategy", "snapshot_min_ratio", "contract", "payload_drift")
 # The file format and its reader's settings: passed to LoadOptions, which checks them.
 _FORMAT_KEYS = ("format", "delimiter", "encoding", "sheet", "header_row", "json_path",
                 "null_values", "types")
@@ -86,9 +95,10 @@ def _source(entry, where: str, config_dir: Path) -> SourceConfig:
             if key == "updated_field" and value is None:
                 continue
             raise ConfigError(f"{where}: {key} must be a non-empty text, not {value!r}")
+    for key, default in (("incremental", False), ("payload_drift", True)):
+        if not isinstance(entry.get(key, default), bool):
+            raise ConfigError(f"{where}: {key} must be true or false, not {entry[key]!r}")
     incremental = entry.get("incremental", False)
-    if not isinstance(incremental, bool):
-        raise ConfigError(f"{where}: incremental must be true or false, not {incremental!r}")
     files = entry["files"]
     if Path(files).is_absolute() or ".." in Path(files).parts:
         raise ConfigError(f"{where}: files {files!r} must be a pattern inside --data-dir",
@@ -100,6 +110,7 @@ def _source(entry, where: str, config_dir: Path) -> SourceConfig:
             shape=entry.get("shape", "auto"), strategy=entry.get("strategy", "upsert"),
             snapshot_min_ratio=entry.get("snapshot_min_ratio", 0.5),
             contract=_contract_path(entry.get("contract"), config_dir), spelling="pipeline",
+            payload_drift=entry.get("payload_drift", True),
             **{key: entry[key] for key in _FORMAT_KEYS if key in entry},
         )
     except LoaderError as exc:

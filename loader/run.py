@@ -7,7 +7,7 @@ from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import audit, checks
+from . import audit, checks, staged_keys
 from .backends import backend_for
 from .checks import VolumeSettings
 from .dbt_build import DbtOutcome, run_dbt
@@ -78,14 +78,17 @@ def run_pipeline(target: Target, project_dir: Path, data_dir: Path, config: Path
                              callbacks=[on_dbt_event] if on_dbt_event else ())
     run_id = (report.dbt and report.dbt.invocation_id) or freshness.invocation_id \
         or uuid.uuid4().hex
-    record_checks(report, target, run_id, freshness, volume, lock_timeout)
+    staged = (staged_keys.read_staged_keys(project_dir),
+              staged_keys.sample_limit(project_dir, dbt_args))
+    record_checks(report, target, run_id, freshness, volume, lock_timeout, staged)
     return report
 
 
 def record_checks(report: RunReport, target: Target, run_id: str, freshness: DbtOutcome,
-                  volume: VolumeSettings, lock_timeout: float) -> None:
-    """Freshness and volume results under the run's id, then every DQ result and
-    schema change recorded for that id (dbt's hooks wrote theirs)."""
+                  volume: VolumeSettings, lock_timeout: float,
+                  staged: tuple[dict, int] = ({}, 0)) -> None:
+    """Freshness, volume and staged-key results under the run's id, then every DQ
+    result and schema change recorded for that id (dbt's hooks wrote theirs)."""
     backend = backend_for(target)
     backend.connect(lock_timeout)
     try:
@@ -93,6 +96,7 @@ def record_checks(report: RunReport, target: Target, run_id: str, freshness: Dbt
         backend.ensure_meta()
         checks.record_freshness(backend, run_id, freshness.nodes)
         checks.check_load_volume(backend, run_id, report.loads, volume)
+        staged_keys.check_staged_keys(backend, run_id, *staged)
         if report.dbt is not None:
             checks.check_table_volume(backend, run_id, volume)
         backend.commit()

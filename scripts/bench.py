@@ -7,7 +7,8 @@
     python scripts/bench.py --smoke              # 2,000 lines, 1 run (tests/test_bench_smoke.py)
 
 Data: `loader simulate` writes N submissions (as is: the full Canvas shape,
-about 740 bytes a line, where the issue assumed about 300) plus the users,
+about 740 bytes a line, where the issue assumed about 300; `--shape cd2`: as
+Canvas Data 2 envelopes, `loader simulate --shape cd2`) plus the users,
 courses, assignments and enrollments that go with them; the bench derives an
 identical copy of the submissions file under another name and one with 1% of
 its lines changed. Generated data is kept under --work and reused.
@@ -18,7 +19,9 @@ process from wait4), median of --runs runs:
 
 1. loader -> DuckDB: first load; the same file again (file-hash skip); the same
    file with --force (every record parsed, hashed and compared); an identical
-   file under another name; the 1%-changed file.
+   file under another name; the 1%-changed file. `drift`: first loads with and
+   without the payload-key profile (--no-payload-drift), alternated, compared on
+   CPU seconds, and the CPU seconds inside the profile while the file is read.
 2. the limit: DuckDB's read_json_objects CREATE TABLE AS (line kept whole as
    payload, id and updated_at extracted).
 3. dlt (the `bench` extra) into DuckDB: a JSONL reader yielding dicts,
@@ -76,7 +79,7 @@ SOURCES = (  # pipeline.yml's sources, in its order
     ("enrollments", "updated_at"), ("submissions", None),
 )
 MB = 1 << 20
-GROUPS = ("loader", "contract", "ctas", "dlt", "pg", "dbt", "formats")
+GROUPS = ("loader", "contract", "drift", "ctas", "dlt", "pg", "dbt", "formats")
 
 
 # ----------------------------------------------------------------- child side
@@ -99,11 +102,13 @@ def child(spec: dict) -> dict:
                               updated_field=spec.get("updated_field"),
                               incremental=spec.get("incremental", False),
                               source_name=spec.get("source_name"),
-                              contract=spec.get("contract"))
-        start = time.perf_counter()
+                              contract=spec.get("contract"),
+                              payload_drift=spec.get("payload_drift", True))
+        start, cpu = time.perf_counter(), time.process_time()
         r = load_file(spec["file"], options, target)
         seconds = time.perf_counter() - start
-        return {"seconds": seconds, "status": r.status, "rows_read": r.rows_read,
+        return {"seconds": seconds, "cpu_seconds": time.process_time() - cpu,
+                "status": r.status, "rows_read": r.rows_read,
                 "rows_written": r.rows_written, "rows_skipped": r.rows_skipped,
                 "rows_rejected": r.rows_rejected}
     if kind == "ctas":
@@ -115,9 +120,12 @@ def child(spec: dict) -> dict:
         con.execute(f"set memory_limit = '{DEFAULT_MEMORY_LIMIT}'")  # as the loader
         con.execute("set preserve_insertion_order = false")
         start = time.perf_counter()
+        # CD2 (--shape cd2): the key under key.id, the record under value.
+        record = "json->'value'" if spec.get("shape") == "cd2" else "json"
+        key = "json->'key'" if spec.get("shape") == "cd2" else "json"
         con.execute(
-            "create table canvas_submissions as select json->>'id' as id, json as payload, "
-            "try_cast(json->>'updated_at' as timestamp) as updated_at "
+            f"create table canvas_submissions as select {key}->>'id' as id, json as payload, "
+            f"try_cast({record}->>'updated_at' as timestamp) as updated_at "
             "from read_json_objects(?, format = 'newline_delimited')", [spec["file"]])
         con.close()
         return {"seconds": time.perf_counter() - start}
@@ -125,6 +133,8 @@ def child(spec: dict) -> dict:
         from bench_formats import child_read_csv_ctas
 
         return child_read_csv_ctas(spec)
+    if kind == "profile":
+        return _child_profile(spec)
     if kind == "dlt":
         return _child_dlt(spec)
     if kind == "pgcopy":
@@ -146,6 +156,21 @@ def child(spec: dict) -> dict:
             conn.commit()
             return {"seconds": time.perf_counter() - start}
     raise SystemExit(f"unknown child kind {kind}")
+
+
+def _child_profile(spec: dict) -> dict:
+    """The file read as a load reads it (RecordReader, no database): CPU seconds in the
+    payload-key profile (KeyProfile.add_chunk) and in the whole read."""
+    from loader.read import RecordReader
+
+    reader = RecordReader(Path(spec["file"]), profile_keys=False)
+    in_profile, cpu = 0.0, time.process_time()
+    for chunk in reader:
+        before = time.process_time()
+        reader.profile.add_chunk(chunk)
+        in_profile += time.process_time() - before
+    return {"seconds": in_profile, "read_cpu_seconds": time.process_time() - cpu,
+            "records_profiled": reader.profile.records}
 
 
 def _child_dlt(spec: dict) -> dict:
@@ -252,18 +277,19 @@ class Bench:
 
     # -- data -------------------------------------------------------------------------------------
     def data(self, n: int) -> dict:
-        base = self.work / f"data-{n}"
+        shape = self.args.shape
+        base = self.work / (f"data-{n}" if shape == "rest" else f"data-{n}-{shape}")
         students = min(50_000, max(50, n // 16))
         courses = min(2_000, max(4, students // 25))
         marker = base / "ready.json"
-        params = {"n": n, "students": students, "courses": courses, "seed": 42}
+        params = {"n": n, "students": students, "courses": courses, "seed": 42, "shape": shape}
         if not (marker.exists() and json.loads(marker.read_text()) == params):
             shutil.rmtree(base, ignore_errors=True)
             print(f"generating data for n={n:,} (loader simulate) ...", flush=True)
             subprocess.run(
                 [sys.executable, "-m", "loader.cli", "simulate", str(base / "sim"),
                  "--students", str(students), "--courses", str(courses),
-                 "--submissions", str(n), "--silent"],
+                 "--submissions", str(n), "--shape", shape, "--silent"],
                 check=True, cwd=PROJECT, env=self.env)
             batch = base / "sim" / "batch-0001"
             subs = batch / "canvas_submissions.jsonl"
@@ -312,6 +338,38 @@ class Bench:
                         reason=notes[step], status_detail=last.get("status"),
                         rows_written=last.get("rows_written"))
 
+    def drift_cost(self, n: int, d: dict) -> None:
+        """What the payload-key profile costs a first load: first loads with and without
+        it (--no-payload-drift), alternated run by run so both meet the same machine
+        load, compared on the process's CPU seconds (wall time on a shared machine is
+        noise); and the CPU seconds inside the profile itself while the file is read."""
+        db = self.work / f"drift-{n}.duckdb"
+        runs: dict = {True: [], False: []}
+        try:
+            for _ in range(self.args.runs):
+                for drift in (True, False):
+                    _remove_db(db)
+                    runs[drift].append(self._load(d["file"], db, payload_drift=drift))
+            profile = [self.child({"kind": "profile", "file": str(d["file"])})
+                       for _ in range(self.args.runs)]
+        except Exception as exc:  # noqa: BLE001 - reported, the bench goes on
+            self.failed(n, "loader_first_no_payload_drift", "duckdb", exc)
+            return
+        finally:
+            _remove_db(db)
+        for drift, name in ((True, "loader_first_paired"), (False,
+                                                          "loader_first_no_payload_drift")):
+            self.record(n, name, "duckdb", runs[drift], nbytes=d["bytes"],
+                        cpu_s=round(statistics.median(r["cpu_seconds"] for r in runs[drift]),
+                                    3),
+                        reason="first load, alternated with and without the payload-key "
+                               "profile (--no-payload-drift)")
+        self.record(n, "payload_key_profile_only", "duckdb", profile,
+                    read_cpu_s=round(statistics.median(r["read_cpu_seconds"]
+                                                       for r in profile), 3),
+                    records_profiled=profile[-1]["records_profiled"],
+                    reason="CPU seconds in KeyProfile.add_chunk while the file is read")
+
     def _load(self, file: Path, db: Path, src=None, env=None, force=False, **kw) -> dict:
         spec = {"kind": "load", "target": "duckdb", "config": {"path": str(db)},
                 "file": str(file), "force": force, "src": src, **kw}
@@ -350,7 +408,8 @@ class Bench:
     def ctas(self, n: int, d: dict) -> None:
         db = self.work / f"ctas-{n}.duckdb"
         runs = self._fresh_db_runs(n, "duckdb_read_json_objects_ctas", db, lambda: self.child(
-            {"kind": "ctas", "file": str(d["file"]), "db": str(db)}))
+            {"kind": "ctas", "file": str(d["file"]), "db": str(db),
+             "shape": self.args.shape}))
         if runs is None:
             return
         self.record(n, "duckdb_read_json_objects_ctas", "duckdb", runs, nbytes=d["bytes"],
@@ -361,6 +420,8 @@ class Bench:
         names = [f"dlt_{fmt}_{when}" for fmt in ("default", "parquet")
                  for when in ("first", "rerun")]
         reason = self._dlt_unavailable()
+        if self.args.shape != "rest":
+            reason = "the dlt contenders read REST records (--shape rest)"
         if reason:
             for name in names:
                 self.record(n, name, "dlt", None, reason=reason)
@@ -565,6 +626,8 @@ class Bench:
                 print(f"n={n:,}: {d['bytes'] / MB:,.1f} MB, {d['bytes'] / n:,.0f} bytes/line",
                       flush=True)
                 only = set(self.args.only or GROUPS)
+                if "drift" in only:
+                    self.drift_cost(n, d)
                 if "loader" in only:
                     self.loader(n, d)
                     if self.args.before:
@@ -642,6 +705,15 @@ def targets(rows: list[dict], ns: list[int]) -> list[dict]:
         check(n, ">= 10x faster than dlt (parquet)",
               ratio(get(n, "dlt_parquet_first"), first), 10, "min",
               "dlt_parquet_first / loader_first")
+        cpu_with, cpu_without = (get(n, "loader_first_paired", "cpu_s"),
+                                 get(n, "loader_first_no_payload_drift", "cpu_s"))
+        check(n, "payload-key profile (drift) <= 10% of a first load (CPU)",
+              ratio(cpu_with - cpu_without, cpu_without) if cpu_with and cpu_without
+              else None, 0.10, "max",
+              "CPU s: (loader_first_paired - loader_first_no_payload_drift) / the latter")
+        check(n, "payload-key profile alone / first load (CPU)",
+              ratio(get(n, "payload_key_profile_only"), cpu_without), 0.10, "max",
+              "CPU s in KeyProfile.add_chunk / loader_first_no_payload_drift CPU s")
         check(n, "same file again <= 5% of first load (file-hash skip)",
               ratio(get(n, "loader_skip"), first), 0.05, "max", "loader_skip / loader_first")
         check(n, "same file --force (reported; per-record path)",
@@ -760,10 +832,11 @@ def _one_percent_changed(src: Path, dst: Path) -> None:
     with open(src, "rb") as fin, open(dst, "wb") as fout:
         for number, line in enumerate(fin, start=1):
             if number % 100 == 50:
-                record = orjson.loads(line)
+                envelope = orjson.loads(line)
+                record = envelope.get("value", envelope)  # CD2: the record is the value
                 record["excused"] = not record.get("excused")
                 record["attempt"] = (record.get("attempt") or 0) + 1
-                line = orjson.dumps(record) + b"\n"
+                line = orjson.dumps(envelope) + b"\n"
             fout.write(line)
 
 
@@ -782,7 +855,8 @@ def _write_copy_csv(src: Path, dst: Path) -> None:
                 continue
             obj = orjson.loads(line)
             digest = sha256(orjson.dumps(obj, option=orjson.OPT_SORT_KEYS)).hexdigest()
-            writer.writerow([str(obj["id"]), line.decode(), digest, None, now.isoformat(),
+            key = obj["key"] if "key" in obj else obj  # CD2: the id is under key
+            writer.writerow([str(key["id"]), line.decode(), digest, None, now.isoformat(),
                              str(src), load_id])
 
 
@@ -825,6 +899,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", action="append",
                         choices=GROUPS,
                         help="run only these contender groups (repeatable; others get no row)")
+    parser.add_argument("--shape", choices=("rest", "cd2"), default="rest",
+                        help="the submissions as Canvas REST records or Canvas Data 2 envelopes "
+                             "(loader simulate --shape)")
     parser.add_argument("--markdown", action="store_true", help="also print the README table")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)

@@ -187,6 +187,8 @@ _LOADER_ANSWERS: list[tuple[str, list[str], list[tuple]]] = [
     ("and file_stat =", ["load_id", "file_sha256"], []),
     ("load_id, rows_read from meta.load_file", ["load_id", "rows_read"],
      [("earlier-1", 100), ("earlier-2", 100)]),
+    ("key_path, json_type from meta.payload_key", ["key_path", "json_type"],
+     [("login_id", "gone")]),  # a staged key stopped arriving: staged_keys.py's warn path
     ("from meta.load_file", ["load_id"], [(None,)]),
     ("as watermark_before", ["ingested_at", "staged", "latest", "below_watermark", "inserted",
                              "updated", "watermark_before", "skipped_existing"],
@@ -235,6 +237,7 @@ def record_loader_statements(config: dict | None = None) -> list[Statement]:
     from loader.checks import VolumeSettings
     from loader.report_data import read_history
     from loader.run import RunReport, record_checks
+    from loader.staged_keys import read_staged_keys
     from loader.status import collect, reading
 
     target = Target(name="sqlserver", type="sqlserver", config=config or dict(_OFFLINE_CONFIG))
@@ -252,7 +255,9 @@ def record_loader_statements(config: dict | None = None) -> list[Statement]:
             "max_loaded_at": None, "snapshotted_at": None, "age": 90000.0,
             "warn_after": 86400, "error_after": 259200}])
         report = RunReport(loads=[result], dbt=DbtOutcome(success=True, invocation_id="offline"))
-        record_checks(report, target, "offline", freshness, VolumeSettings(min_history=0), 1)
+        staged = (read_staged_keys(Path(__file__).resolve().parent.parent), 10)
+        record_checks(report, target, "offline", freshness, VolumeSettings(min_history=0), 1,
+                      staged)
         with reading(target, 1) as backend:
             read_history(backend)
     return conn.statements

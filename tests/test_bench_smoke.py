@@ -16,6 +16,7 @@ CONTENDERS = {
     "postgres_loader_first", "postgres_copy",
     "dbt_full_refresh", "dbt_incremental_1pct", "dbt_nothing_new",
     "loader_csv_first", "duckdb_read_csv_ctas", "loader_xlsx_first",
+    "loader_first_paired", "loader_first_no_payload_drift", "payload_key_profile_only",
 }
 
 
@@ -50,4 +51,7 @@ def test_bench_smoke_writes_every_contender(tmp_path):
         rows["loader_first"]["rows_written"] - 2
     assert report["data"]["2000"]["bytes_per_line"] > 0
     assert any(t["status"] in ("PASS", "FAIL") for t in report["targets"])
+    drift = {t["target"]: t for t in report["targets"] if "payload-key" in t["target"]}
+    assert {t["status"] for t in drift.values()} <= {"PASS", "FAIL"} and len(drift) == 2
+    assert 1000 < rows["payload_key_profile_only"]["records_profiled"] < 2000  # sampled
     assert list(out.glob("bench-smoke-*.json"))

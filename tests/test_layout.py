@@ -23,7 +23,7 @@ LAYERS = [
     {"run", "status", "summary", "report"},
     {"load", "pipeline"},
     {"read", "backends", "audit", "report_data", "checks", "drift", "dbt_build",
-     "simulate", "extract"},
+     "simulate", "extract", "staged_keys"},
     {"options", "profiles", "data_contract"},
     {"contract", "identifiers", "odbc", "progress", "faults"},
     {"errors", "__init__"},

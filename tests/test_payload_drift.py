@@ -64,3 +64,29 @@ def test_run_prints_drift_and_status_shows_it(env):
     env.dbt("run", "--select", "v_schema_changes_latest")
     status = env.cli("status").output
     assert "key_added" in status and "sticker" in status
+
+
+def test_payload_drift_switched_off_profiles_and_logs_nothing(env):
+    """--no-payload-drift (pipeline.yml `payload_drift: false`): no key profiled or
+    compared; the records load as always."""
+    first = [{"id": i, "login_id": f"u{i}"} for i in range(1, 4)]
+    env.load(env.write_jsonl("b1/users.jsonl", first), "raw.canvas_users",
+             "--no-payload-drift")
+    assert env.scalar("select count(*) from meta.payload_key") == 0
+    more = [{"id": i, "login_id": f"u{i}"} for i in range(4, 7)]
+    env.load(env.write_jsonl("b2/users.jsonl", more), "raw.canvas_users")  # profiled now
+    assert env.scalar("select count(*) from meta.payload_key") == 2
+    renamed = [{"id": i, "unique_login": f"u{i}"} for i in range(1, 4)]
+    env.load(env.write_jsonl("b3/users.jsonl", renamed), "raw.canvas_users",
+             "--no-payload-drift")
+    assert _changes(env) == []
+    assert env.scalar("select count(*) from raw.canvas_users") == 6
+    config = env.root / "pipeline.yml"
+    config.write_text("sources:\n  - name: canvas_users\n    table: raw.canvas_users\n"
+                      '    files: "b4/*.jsonl"\n    payload_drift: false\n')
+    env.write_jsonl("data/b4/users.jsonl", [{"id": 9, "other": 1}])
+    env.cli("run", "--data-dir", env.data, "--config", config, "--no-build", "--silent")
+    assert _changes(env) == [] and env.scalar("select count(*) from raw.canvas_users") == 7
+    config.write_text(config.read_text().replace("false", "nope"))
+    out = env.cli("run", "--data-dir", env.data, "--config", config, expect=1).output
+    assert "payload_drift must be true or false, not 'nope'" in out

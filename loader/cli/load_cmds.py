@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from ..load import load_file
-from ..options import FORMAT_NAMES, SHAPE_NAMES, STRATEGY_NAMES, LoadOptions
+from ..options import FORMAT_NAMES, SHAPE_NAMES, SIMULATE_SHAPES, STRATEGY_NAMES, LoadOptions
 from ..progress import progress_bar, status_line
 from ..summary import format_load, format_report, skipped_files_line
 from .common import (cli, echo_err, handle_errors, lock_timeout_option, resolve_target,
@@ -30,14 +30,18 @@ from .extract_cmd import run_extract, extract_options
               help="Write the next batch against the existing data set in OUT_DIR.")
 @click.option("--bad-lines/--no-bad-lines", default=True, show_default=True,
               help="Put a few bad lines into a follow-up batch.")
+@click.option("--shape", type=click.Choice(SIMULATE_SHAPES), default=None,
+              help="rest: Canvas REST records; cd2: Canvas Data 2 envelopes, with deletes in "
+                   "follow-ups (default: rest; a follow-up keeps the earlier batch's).")
 @silent_option()
 @handle_errors
 def simulate(out_dir, seed, students, courses, assignments_per_course, submissions, follow_up,
-             bad_lines, silent):
+             bad_lines, shape, silent):
     """Write Canvas-shaped JSONL (users, courses, enrollments, assignments, submissions).
 
     The first call writes OUT_DIR/batch-0001; --follow-up writes the next batch
-    with new, changed, unchanged, boundary and late-arriving records.
+    with new, changed, unchanged, boundary and late-arriving records (and, as CD2,
+    deletes).
 
     Example: loader simulate data --students 500 && loader simulate data --follow-up
     """
@@ -47,7 +51,7 @@ def simulate(out_dir, seed, students, courses, assignments_per_course, submissio
         manifest = run_simulate(
             out_dir, seed=seed, students=students, courses=courses,
             assignments_per_course=assignments_per_course, submissions=submissions,
-            follow_up=follow_up, bad_lines=bad_lines, progress=bar.update,
+            follow_up=follow_up, bad_lines=bad_lines, progress=bar.update, shape=shape,
         )
     if not silent:
         counts = ", ".join(f"{k} {v}" for k, v in manifest.get("line_counts", {}).items())
@@ -87,17 +91,23 @@ def simulate(out_dir, seed, students, courses, assignments_per_course, submissio
               help="snapshot: delete however many ids are absent (no minimum share).")
 @click.option("--contract", type=click.Path(dir_okay=False, path_type=Path),
               help="JSON Schema file (.json/.yml) every record must meet; others are rejected.")
+@click.option("--payload-drift/--no-payload-drift", default=True, show_default=True,
+              help="Profile the payload's keys and log keys added, removed or retyped.")
 @lock_timeout_option(60.0, "Seconds to wait for another load of the same source.")
 @silent_option()
 @target_options
 @handle_errors
 def load(file, table, id_field, source_name, incremental, updated_field, max_rejects, force,
          shape, file_format, delimiter, encoding, sheet, header_row, json_path, strategy,
-         allow_shrink, contract, lock_timeout, silent, target_name, profiles_dir, project_dir):
-    """Load one file into a raw table: JSONL, CSV/TSV, a JSON array or a spreadsheet.
+         allow_shrink, contract, payload_drift, lock_timeout, silent, target_name, profiles_dir,
+         project_dir):
+    """Load one file or DAP job directory into a raw table: JSONL, CSV/TSV, a JSON
+    array or a spreadsheet.
 
     Gzip is read as it is; FILE - reads standard input. Unchanged records are
-    not rewritten; bad lines and rows go to meta.load_reject.
+    not rewritten; bad lines and rows go to meta.load_reject. A directory is
+    what `dap snapshot|incremental --format jsonl` writes (job_<id>/ with gzip
+    parts): its parts, in name order, are one load.
 
     Example: loader load data/batch-0001/canvas_users.jsonl --table raw.canvas_users
     """
@@ -108,6 +118,7 @@ def load(file, table, id_field, source_name, incremental, updated_field, max_rej
         header_row=header_row, json_path=json_path,
         strategy=strategy, snapshot_min_ratio=0.0 if allow_shrink else 0.5,
         contract=str(contract) if contract else None,
+        payload_drift=payload_drift,
     )
     target, _ = resolve_target(target_name, profiles_dir, project_dir)
     size = file.stat().st_size if str(file) != "-" and file.is_file() else None
@@ -124,6 +135,9 @@ def load(file, table, id_field, source_name, incremental, updated_field, max_rej
 @click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Pipeline config (default: pipeline.yml in the project).")
 @click.option("--demo", is_flag=True, help="Generate demo data first when the data dir is empty.")
+@click.option("--demo-shape", type=click.Choice(SIMULATE_SHAPES), default="rest",
+              show_default=True, help="With --demo: Canvas REST records or Canvas Data 2 "
+                                      "envelopes (with deletes).")
 @click.option("--no-build", is_flag=True, help="Only load; do not run dbt.")
 @click.option("--extract", "do_extract", is_flag=True,
               help="First extract from Canvas into --data-dir (the extract options below).")
@@ -144,7 +158,7 @@ def load(file, table, id_field, source_name, incremental, updated_field, max_rej
 @silent_option("Only errors; dbt runs quietly.")
 @target_options
 @handle_errors
-def run(data_dir, config_path, demo, no_build, do_extract, sources, select, exclude,
+def run(data_dir, config_path, demo, demo_shape, no_build, do_extract, sources, select, exclude,
         full_refresh, dbt_vars, verbose, report_path, lock_timeout, silent, target_name,
         profiles_dir, project_dir, **extract_args):
     """Load every configured source, run `dbt build`, and report loads, DQ and drift.
@@ -164,7 +178,7 @@ def run(data_dir, config_path, demo, no_build, do_extract, sources, select, excl
         from ..simulate import simulate as run_simulate
 
         say(f"--demo: generating Canvas data into {data_dir}/")
-        run_simulate(data_dir)
+        run_simulate(data_dir, shape=demo_shape)
         run_simulate(data_dir, follow_up=True)
 
     skipped = []

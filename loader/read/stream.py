@@ -71,7 +71,8 @@ class RecordReader:
                  max_future: timedelta = timedelta(days=366),
                  progress: Callable[[int], None] | None = None,
                  chunk_rows: int = CHUNK_ROWS, lean: bool = True, shape: str = "auto",
-                 fmt: FileFormat | None = None, name: str | None = None, contract=None):
+                 fmt: FileFormat | None = None, name: str | None = None, contract=None,
+                 profile_keys: bool = True):
         self.path = Path(path)
         self.name = name or str(path)  # the file as rejects and errors name it
         self.format = (fmt or FileFormat()).resolved(self.path)
@@ -98,7 +99,8 @@ class RecordReader:
         # is not a chunk row; an upsert on a later line of the same id cancels
         # it (a re-insert). Held in memory: one small entry per deleted id.
         self.deletes: dict[str, tuple[int, datetime | None, bool]] = {}
-        self.profile = KeyProfile(CONTENT_KEYS.get(self.shape))
+        self.profile = KeyProfile(CONTENT_KEYS.get(self.shape))  # empty unless profile_keys
+        self.profile_keys = profile_keys
         self._late: list = []
         # The source's data contract (a compiled validator), checked per record.
         self._contract = contract_check(contract, self.shape)
@@ -116,6 +118,9 @@ class RecordReader:
     def __iter__(self) -> Iterator[Chunk]:
         """The file's chunks; each also feeds the key profile (profile.py)."""
         chunks = self._chunks() if self.format.is_lines else self._record_chunks()
+        if not self.profile_keys:
+            yield from chunks
+            return
         for chunk in chunks:
             self.profile.add_chunk(chunk)
             yield chunk

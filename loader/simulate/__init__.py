@@ -23,6 +23,9 @@ The manifest (also the return value), for tests and demos to check against:
 - batch 1: ``parameters`` and ``seeded_faults``: ``students_without_email``,
   ``sis_conflict`` (``{sis_user_id: [user ids]}``), ``score_out_of_range``,
   ``unknown_workflow_state`` (submission ids), ``null_points_possible`` (assignment ids);
+- CD2 batches (``shape="cd2"``): ``shape: "cd2"`` and, in follow-ups,
+  ``categories.<entity>.deleted`` (the ids of the key-only delete lines at the end of
+  the file);
 - follow-ups: ``previous_extracted_at``; ``categories.<entity>`` with the ids that are
   ``new``, ``changed`` and ``unchanged`` and, for enrollments and assignments,
   ``boundary: {updated_at, ids}`` (one changed and one new record stamped with the
@@ -36,13 +39,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..options import SIMULATE_SHAPES as SHAPES
 from .base import simulate_base
 from .entities import ENTITIES
 from .errors import SimulateError
 from .follow_up import simulate_follow_up
 from .writer import ProgressCallback, batch_name
 
-__all__ = ["ENTITIES", "ProgressCallback", "SimulateError", "simulate"]
+__all__ = ["ENTITIES", "SHAPES", "ProgressCallback", "SimulateError", "simulate"]
 
 
 def simulate(
@@ -56,6 +60,7 @@ def simulate(
     follow_up: bool = False,
     bad_lines: bool = True,
     progress: ProgressCallback | None = None,
+    shape: str | None = None,
 ) -> dict:
     """Write one batch of simulated Canvas JSONL files under ``out_dir``; return its manifest.
 
@@ -69,7 +74,13 @@ def simulate(
     arguments are ignored); with ``bad_lines`` it holds a few lines a loader must
     reject. ``progress`` is called with the number of lines written since its previous
     call (it fits ``click.progressbar``'s ``update``).
+
+    ``shape``: ``rest`` (Canvas REST records) or ``cd2`` (Canvas Data 2 envelopes, with
+    deletes in follow-ups; see ``cd2.py``); a follow-up without it keeps the shape of
+    the batch before it.
     """
+    if shape not in (None, *SHAPES):
+        raise SimulateError(f"unknown shape {shape!r}", f"Pass one of {', '.join(SHAPES)}")
     out_dir = Path(out_dir)
     if follow_up:
         if submissions is not None:
@@ -77,10 +88,11 @@ def simulate(
                 "--submissions only applies to the first batch, not --follow-up",
                 "Leave --submissions out: a follow-up is sized from the data already there",
             )
-        return simulate_follow_up(out_dir, seed, bad_lines, progress)
+        return simulate_follow_up(out_dir, seed, bad_lines, progress, shape)
     _check_first_batch(out_dir, students, courses, assignments_per_course, submissions)
     return simulate_base(
-        out_dir, seed, students, courses, assignments_per_course, submissions, progress
+        out_dir, seed, students, courses, assignments_per_course, submissions, progress,
+        shape or "rest",
     )
 
 

@@ -6,6 +6,7 @@ import random
 from dataclasses import dataclass
 from pathlib import Path
 
+from .cd2 import convert_batch
 from .calendar import BASE_T, DAY, ZONE_CHOICES, ZONES, between, extract_time, iso_z, parse_ts
 from .entities import FIRST_IDS, Ids
 from .records import enrollment_state, make_assignment, make_course, make_enrollment, new_user
@@ -177,8 +178,9 @@ def simulate_base(
     per_course: int,
     submissions: int | None,
     progress: ProgressCallback | None,
+    shape: str = "rest",
 ) -> dict:
-    """Write ``batch-0001`` under ``out_dir``; return its manifest."""
+    """Write ``batch-0001`` under ``out_dir`` (REST or CD2 ``shape``); return its manifest."""
     rng = random.Random(seed)
     now_t = extract_time(1)
     ids = Ids(FIRST_IDS)
@@ -225,4 +227,11 @@ def simulate_base(
         }
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    return write_batch(out_dir, batch_name(1), write)
+    return write_batch(out_dir, batch_name(1), write, _finisher(shape, progress))
+
+
+def _finisher(shape: str, progress: ProgressCallback | None):
+    """write_batch's finish step for the shape: CD2 rewrites the REST files."""
+    if shape != "cd2":
+        return None
+    return lambda tmp, manifest: convert_batch(tmp, manifest, {}, progress)

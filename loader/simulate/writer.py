@@ -78,10 +78,12 @@ def write_records(
     return out.lines
 
 
-def write_batch(out_dir: Path, name: str, write: Callable[[Path], dict]) -> dict:
+def write_batch(out_dir: Path, name: str, write: Callable[[Path], dict],
+                finish: Callable[[Path, dict], dict] | None = None) -> dict:
     """Run ``write(tmp_dir)`` in a hidden staging directory, then rename it to ``name``.
 
-    A crash leaves no half-written batch that would block the next run.
+    ``finish(tmp_dir, manifest)``, when given, reworks the files before the rename
+    (the CD2 shape). A crash leaves no half-written batch that would block the next run.
     """
     final = out_dir / name
     staging = out_dir / f".{name}.partial"
@@ -90,6 +92,8 @@ def write_batch(out_dir: Path, name: str, write: Callable[[Path], dict]) -> dict
     staging.mkdir(parents=True)
     try:
         manifest = write(staging)
+        if finish is not None:
+            manifest = finish(staging, manifest)
         (staging / MANIFEST_NAME).write_bytes(
             orjson.dumps(manifest, option=orjson.OPT_INDENT_2) + b"\n"
         )

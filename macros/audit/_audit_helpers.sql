@@ -14,6 +14,7 @@
                                       (the contract's, per engine)
       audit_create_schema_sql(schema) idempotent "create schema"
       audit_create_table_sql(schema, table, columns)  idempotent "create table"
+      audit_add_column_sql(schema, table, definition)  idempotent "add column"
       audit_string_literal(value)     a quoted string literal ('' escaping)
       current_utc_timestamp()         the database clock, naive UTC
       dq_sample_keys_sql(sql, n)      up to n failing rows of a test query
@@ -192,6 +193,25 @@
     {{ return("if object_id('" ~ schema ~ "." ~ table ~ "', 'U') is null\n"
               ~ 'create table ' ~ schema ~ '.' ~ table
               ~ ' (\n    ' ~ columns | join(',\n    ') ~ '\n)') }}
+{% endmacro %}
+
+
+{#- Add a column to an existing table, unless it is there (a loader may race the
+    hook): `definition` is "name type". -#}
+{% macro audit_add_column_sql(schema, table, definition) %}
+    {{ return(adapter.dispatch('audit_add_column_sql', 'canvas_pipeline')(
+        schema, table, definition)) }}
+{% endmacro %}
+
+{% macro default__audit_add_column_sql(schema, table, definition) %}
+    {{ return('alter table ' ~ schema ~ '.' ~ table ~ ' add column if not exists '
+              ~ definition) }}
+{% endmacro %}
+
+{% macro sqlserver__audit_add_column_sql(schema, table, definition) %}
+    {{ return("if col_length('" ~ schema ~ "." ~ table ~ "', '"
+              ~ definition.split(' ')[0] ~ "') is null\n"
+              ~ 'alter table ' ~ schema ~ '.' ~ table ~ ' add ' ~ definition) }}
 {% endmacro %}
 
 

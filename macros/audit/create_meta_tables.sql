@@ -9,6 +9,10 @@
     (loader/contract.py), so dbt works on an empty database and the loader
     creates the same tables with the same types, whichever runs first.
 
+    Columns the contract gained since a table was made (`deleted_at` on a raw
+    table from before deletes: raw_columns_added_later; any meta column) are
+    added to the existing tables.
+
     Only what is missing is created (checked in INFORMATION_SCHEMA first, so a
     user without CREATE rights on an existing database is not asked for them);
     the statements are idempotent anyway (IF NOT EXISTS, or SCHEMA_ID/OBJECT_ID
@@ -60,6 +64,8 @@
         {%- endif -%}
     {%- endfor -%}
 
+    {%- do _audit_add_missing_columns(wanted, existing_tables, schemas) -%}
+
     {#- A raw table created now that an earlier snapshot knew: it was dropped. -#}
     {%- if recreated_raw and (meta, 'schema_snapshot') in existing_tables -%}
         {%- set known = _audit_fetch(_audit_snapshotted_tables_sql(recreated_raw)) -%}
@@ -82,6 +88,44 @@
     {{ return('') }}
 {% endmacro %}
 
+
+{#- Columns the contract gained since a table was made, added to the existing
+    base tables that lack them: to a raw table the contract's
+    raw_columns_added_later (`deleted_at`, on a raw table from before deletes),
+    as the loader does (any other missing raw column: the loader refuses the
+    table, naming them); to a meta table any (all are nullable). -#}
+{% macro _audit_add_missing_columns(wanted, existing_tables, schemas) %}
+    {%- set raw_tables = _audit_raw_tables() -%}
+    {%- set later = _audit_contract().get('raw_columns_added_later') or [] -%}
+    {%- set have = {} -%}
+    {%- set found = _audit_fetch(_audit_existing_columns_sql(target.database, schemas)) -%}
+    {%- for row in found.rows -%}
+        {%- do have.setdefault(row[0] ~ '.' ~ row[1], []).append(row[2]) -%}
+    {%- endfor -%}
+    {%- for schema, table, definitions in wanted if (schema, table) in existing_tables -%}
+        {%- set columns = have.get(schema ~ '.' ~ table) -%}
+        {%- for definition in definitions
+                if columns and definition.split(' ')[0] | lower not in columns
+                and ((schema, table) not in raw_tables
+                     or definition.split(' ')[0] in later) -%}
+            {%- do _audit_exec(audit_add_column_sql(schema, table, definition)) -%}
+        {%- endfor -%}
+    {%- endfor -%}
+{% endmacro %}
+
+{#- The columns of the schemas' base tables (lowercased schema, table, column). -#}
+{% macro _audit_existing_columns_sql(catalog, schemas) %}
+    {%- set names = [] -%}
+    {%- for schema in schemas -%}{%- do names.append(audit_string_literal(schema)) -%}{%- endfor -%}
+    {{ return('select lower(c.TABLE_SCHEMA), lower(c.TABLE_NAME), lower(c.COLUMN_NAME)'
+              ~ ' from INFORMATION_SCHEMA.COLUMNS as c'
+              ~ ' inner join INFORMATION_SCHEMA.TABLES as t'
+              ~ ' on t.TABLE_CATALOG = c.TABLE_CATALOG and t.TABLE_SCHEMA = c.TABLE_SCHEMA'
+              ~ ' and t.TABLE_NAME = c.TABLE_NAME'
+              ~ " where t.TABLE_TYPE = 'BASE TABLE'"
+              ~ ' and lower(c.TABLE_CATALOG) = ' ~ audit_string_literal(catalog | lower)
+              ~ ' and lower(c.TABLE_SCHEMA) in (' ~ names | join(', ') ~ ')') }}
+{% endmacro %}
 
 {#- Which of the schemas exist (one column: the lowercased name). -#}
 {% macro _audit_existing_schemas_sql(catalog, schemas) %}

@@ -10,9 +10,6 @@ process, so a killed load's are swept by the next one.
 
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
 from pathlib import Path
 
 import pyarrow as pa
@@ -21,6 +18,7 @@ import pyarrow.ipc as ipc
 from ... import contract
 from ...errors import LoaderError
 from ...read import RecordParser, file_state
+from ...read.scratch import spill_dir
 from ...read.lines import blocks
 from ...read.records import UTF8_BOM
 from ...read.stream import CHUNK_ROWS
@@ -35,31 +33,6 @@ SMALL = pa.schema([
     ("line_offset", pa.int64()),  # of the payload's first byte, in the (unzipped) file
 ])
 FULL = SMALL.append(pa.field("payload", JSON))
-_SPILL_PREFIX = "canvas-load-"
-
-
-def spill_dir() -> tempfile.TemporaryDirectory:
-    """A scratch directory named after this process (see sweep_stale_spills)."""
-    sweep_stale_spills()
-    return tempfile.TemporaryDirectory(prefix=f"{_SPILL_PREFIX}{os.getpid()}-")
-
-
-def sweep_stale_spills() -> None:
-    """Remove the scratch directories of loads that were killed (a killed process
-    cannot clean up after itself); a live process's are left alone."""
-    for path in Path(tempfile.gettempdir()).glob(f"{_SPILL_PREFIX}*-*"):
-        try:
-            pid = int(path.name[len(_SPILL_PREFIX):].split("-", 1)[0])
-        except ValueError:
-            continue
-        if pid == os.getpid():
-            continue
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            shutil.rmtree(path, ignore_errors=True)
-        except OSError:
-            pass  # alive (another user's process)
 
 
 class FilePayloads:

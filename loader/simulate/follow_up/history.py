@@ -8,6 +8,7 @@ from pathlib import Path
 import orjson
 
 from ..calendar import parse_ts
+from ..cd2 import is_cd2, rest_record
 from ..entities import UPDATED_AT_ENTITIES
 from ..errors import SimulateError
 from ..writer import MANIFEST_NAME, batch_number, file_name
@@ -58,7 +59,8 @@ def read_source(batch_dirs: list[Path], entity: str, max_lines: int | None = Non
     """Replay the earlier batches in order, keeping what a loader would have kept.
 
     Lines a loader rejects (not an object, no integer id, unparsable ``updated_at``)
-    are skipped. ``max_lines`` caps the lines read per file (a sample for huge sets).
+    are skipped. CD2 lines are read back as the REST records they were made from (a
+    delete removes its id). ``max_lines`` caps the lines read per file (a sample for huge sets).
     """
     has_updated_at = entity in UPDATED_AT_ENTITIES
     lines: dict[int, bytes] = {}
@@ -72,6 +74,13 @@ def read_source(batch_dirs: list[Path], entity: str, max_lines: int | None = Non
                 if max_lines is not None and number >= max_lines:
                     break
                 record = _loads_object(line)
+                if is_cd2(record):
+                    rid = record["key"].get("id")
+                    record = rest_record(entity, record) if type(rid) is int else None
+                    if record is None:  # a delete (the record is gone) or no id
+                        lines.pop(rid, None)
+                        continue
+                    line = orjson.dumps(record)
                 if record is None or type(record.get("id")) is not int:
                     continue
                 if has_updated_at:

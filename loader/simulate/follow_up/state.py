@@ -43,6 +43,7 @@ class FollowUpBatch:
         self.rng = random.Random(f"{seed}:{batch_name(self.number)}")
         self.t0, self.t1 = extract_time(batches[-1][0]), extract_time(self.number)
         self.ids = Ids(manifests[-1]["next_ids"])
+        self.shape = manifests[-1].get("shape", "rest")
         self.delivered_users: list[dict] = manifests[-1].get("pending_users", [])
         faults = manifests[0].get("seeded_faults", {})
         # Seeded bad submissions are never "changed", so the DQ findings persist.
@@ -106,6 +107,18 @@ class FollowUpBatch:
         return sorted(
             {e["user_id"] for e in self.data["enrollments"].values() if e.get("type") == etype}
         )
+
+    def delete_candidates(self) -> dict[str, set[int]]:
+        """Earlier records this batch does not send (a CD2 follow-up deletes some);
+        the seeded faulty submissions stay, so their DQ findings persist."""
+        def sent(entity: str) -> set[int]:
+            return {rid for rid, _ in self.out[entity].lines}
+
+        return {
+            "submissions": set(self.sources["submissions"].lines)
+            - sent("submissions") - self.faulty_submissions,
+            "enrollments": set(self.data["enrollments"]) - sent("enrollments"),
+        }
 
     # -- output
 
