@@ -41,6 +41,7 @@ class LoadOptions:
     batch_size: int = 50_000
     max_future: timedelta = timedelta(days=366)
     shape: str = "auto"  # plain | cd2 | debezium | auto (read/envelopes.py)
+    history: bool = True  # keep replaced and deleted versions (raw.<table>__history)
     spelling: InitVar[str] = "cli"
 
     def __post_init__(self, spelling: str) -> None:

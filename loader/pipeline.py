@@ -36,7 +36,8 @@ class SourceConfig:
         return replace(self.options, **overrides)
 
 
-_KEYS = ("name", "table", "files", "id_field", "updated_field", "incremental", "shape")
+_KEYS = ("name", "table", "files", "id_field", "updated_field", "incremental", "shape",
+         "history")
 
 
 def read_pipeline(path: Path) -> list[SourceConfig]:
@@ -82,9 +83,10 @@ def _source(entry, where: str) -> SourceConfig:
             if key == "updated_field" and value is None:
                 continue
             raise ConfigError(f"{where}: {key} must be a non-empty text, not {value!r}")
-    incremental = entry.get("incremental", False)
-    if not isinstance(incremental, bool):
-        raise ConfigError(f"{where}: incremental must be true or false, not {incremental!r}")
+    incremental, history = entry.get("incremental", False), entry.get("history", True)
+    for key, value in (("incremental", incremental), ("history", history)):
+        if not isinstance(value, bool):
+            raise ConfigError(f"{where}: {key} must be true or false, not {value!r}")
     files = entry["files"]
     if Path(files).is_absolute() or ".." in Path(files).parts:
         raise ConfigError(f"{where}: files {files!r} must be a pattern inside --data-dir",
@@ -93,7 +95,7 @@ def _source(entry, where: str) -> SourceConfig:
         options = LoadOptions(
             table=entry["table"], id_field=entry.get("id_field", "id"), source_name=entry["name"],
             updated_field=entry.get("updated_field"), incremental=incremental,
-            shape=entry.get("shape", "auto"), spelling="pipeline",
+            shape=entry.get("shape", "auto"), history=history, spelling="pipeline",
         )
     except LoaderError as exc:
         raise ConfigError(f"{where}: {exc.message}", exc.hint) from None

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from ..faults import crash_point
+from . import history
 
 
 @dataclass
@@ -29,6 +30,7 @@ class LoadSpec:
     load_id: str
     source_file: str
     incremental: bool
+    history: str | None = None  # the quoted raw.<name>__history, None: keep no history
 
 
 @dataclass
@@ -59,6 +61,8 @@ class ApplyResult:
     watermark_after: datetime | None
     deleted: int = 0  # rows marked deleted (envelope and soft deletes)
     envelope_deletes: int = 0  # of them by a delete record (not also an upsert)
+    prior_watermark: tuple | None = None  # the watermark row before (history.py)
+    history_kept: bool = True  # replaced and deleted versions went to history
 
     @property
     def written(self) -> int:
@@ -69,11 +73,13 @@ def apply(backend, staged, spec: LoadSpec) -> ApplyResult:
     """Upsert (or a first load's fix-ups), the deletes, then the tail every engine shares."""
     deletes = staged.reader.deletes
     if staged.first_load is not None:
+        prior_watermark = history.watermark_row(backend, spec.source_name)
         counts = staged.first_load.apply(backend, staged, spec)
         if deletes:
             backend.stage_deletes(deletes)
     else:
         backend.lock_source(spec.source_name)
+        prior_watermark = history.watermark_row(backend, spec.source_name)
         backend.stage_deletes(deletes)
         counts = backend.upsert(staged, spec)
     deleted, envelope_deletes = backend.mark_deleted(spec, counts.ingested_at) \
@@ -94,6 +100,8 @@ def apply(backend, staged, spec: LoadSpec) -> ApplyResult:
         watermark_after=watermark_after,
         deleted=int(deleted),
         envelope_deletes=int(envelope_deletes),
+        prior_watermark=prior_watermark,
+        history_kept=spec.history is not None,
     )
 
 
@@ -125,6 +133,7 @@ def mark_deleted(backend, spec: LoadSpec, ingested_at) -> tuple[int, int]:
         f"from {raw} inner join _deletes as d on d.id = {raw}.id where {match}"
     ).fetchall()[0]
     if marked:
+        history.keep_deleted(backend, spec, ingested_at, match)
         backend.execute(
             f"update {raw} set deleted_at = coalesce((select d.deleted_at from _deletes as d "
             f"where d.id = {raw}.id), {p}), ingested_at = {p}, source_file = {p}, "
@@ -181,6 +190,7 @@ def upsert(backend, staged, spec: LoadSpec) -> ApplyCounts:
         "max(record_updated_at) from _changes"
     ).fetchall()[0]
     if updated:
+        history.keep_replaced(backend, spec, ingested_at)
         backend.execute(
             f"delete from {raw} where id in (select id from _changes where existed = 1)")
     if inserted or updated:

@@ -69,12 +69,15 @@ def simulate(out_dir, seed, students, courses, assignments_per_course, submissio
 @click.option("--shape", type=click.Choice(SHAPE_NAMES), default="auto", show_default=True,
               help="Record shape: plain records, Canvas Data 2 or Debezium envelopes "
                    "(auto: from the first record).")
+@click.option("--history/--no-history", default=True, show_default=True,
+              help="Keep the versions this load replaces or deletes (raw.<table>__history; "
+                   "`loader rollback` needs them).")
 @lock_timeout_option(60.0, "Seconds to wait for another load of the same source.")
 @silent_option()
 @target_options
 @handle_errors
 def load(file, table, id_field, source_name, incremental, updated_field, max_rejects, force,
-         shape, lock_timeout, silent, target_name, profiles_dir, project_dir):
+         shape, history, lock_timeout, silent, target_name, profiles_dir, project_dir):
     """Load one JSONL file (or .jsonl.gz) into a raw table.
 
     Unchanged records are not rewritten; bad lines go to meta.load_reject.
@@ -84,7 +87,7 @@ def load(file, table, id_field, source_name, incremental, updated_field, max_rej
     options = LoadOptions(
         table=table, id_field=id_field, source_name=source_name, updated_field=updated_field,
         incremental=incremental, max_rejects=max_rejects, force=force, lock_timeout=lock_timeout,
-        shape=shape,
+        shape=shape, history=history,
     )
     target, _ = resolve_target(target_name, profiles_dir, project_dir)
     size = file.stat().st_size if file.is_file() else None

@@ -178,7 +178,7 @@ def deletes_insert_sql() -> str:
             "values (?, convert(datetime2(6), ?, 121), ?)")
 
 
-def mark_deleted_sql(raw: str) -> str:
+def mark_deleted_sql(raw: str, history: str | None = None) -> str:
     """One batch, apply.mark_deleted's steps. Parameters: source_file, load_id,
     ingested_at (text, style 121). Returns one row: rows marked, of them by an
     envelope delete."""
@@ -197,7 +197,7 @@ from {raw}
 inner join #deletes as deletes
     on deletes.id = {raw}.id
 where {match};
-update {raw}
+{history_deleted_sql(raw, history, match)}update {raw}
 set
     deleted_at = coalesce(deletes.deleted_at, @ingested_at),
     ingested_at = @ingested_at,
@@ -217,14 +217,55 @@ def stage_insert_sql() -> str:
             "values (?, ?, ?, ?, ?)")
 
 
-def upsert_sql(raw: str) -> str:
-    """One batch. Parameters: source_name, incremental (0/1), source_file, load_id.
+def history_replaced_sql(raw: str, history: str | None) -> str:
+    """upsert_sql's part of backends/history.keep_replaced: the rows about to be
+    rewritten into history as 'updated' (empty when the load keeps no history)."""
+    if history is None:
+        return ""
+    columns = ", ".join(contract.RAW_COLUMNS)
+    selected = ", ".join(f"existing.{c}" for c in contract.RAW_COLUMNS)
+    return f"""insert into {history} ({columns}, superseded_at, superseded_by, change_kind)
+select
+    {selected},
+    @ingested_at,
+    @load_id,
+    N'updated'
+from {raw} as existing
+inner join #changes as changes
+    on changes.id = existing.id
+where changes.existed = 1;
+"""
+
+
+def history_deleted_sql(raw: str, history: str | None, match: str) -> str:
+    """mark_deleted_sql's part of backends/history.keep_deleted: the rows about to
+    be marked deleted into history as 'deleted', unless this load wrote them."""
+    if history is None:
+        return ""
+    columns = ", ".join(contract.RAW_COLUMNS)
+    selected = ", ".join(f"{raw}.{c}" for c in contract.RAW_COLUMNS)
+    return f"""insert into {history} ({columns}, superseded_at, superseded_by, change_kind)
+select
+    {selected},
+    @ingested_at,
+    @load_id,
+    N'deleted'
+from {raw}
+inner join #deletes as deletes
+    on deletes.id = {raw}.id
+where {match} and ({raw}.load_id is null or {raw}.load_id <> @load_id);
+"""
+
+
+def upsert_sql(raw: str, history: str | None = None) -> str:
+    """One batch. Parameters: load_id, source_name, incremental (0/1), source_file.
 
     Returns one row: ingested_at, staged, latest, below_watermark, inserted,
     updated, watermark_before. Fills #latest and #changes (stage_tables_sql);
     the watermark batch reads #changes.
     """
     return f"""set nocount on;
+declare @load_id nvarchar(64) = ?;
 declare @ingested_at datetime2(6) = cast(sysutcdatetime() as datetime2(6));
 declare @table_max datetime2(6) = (select max(ingested_at) from {raw});
 if @table_max >= @ingested_at set @ingested_at = dateadd(microsecond, 1, @table_max);
@@ -275,7 +316,7 @@ where
         existing.deleted_at is not null
         and not exists (select 1 from #deletes as deletes where deletes.id = latest.id)
     );
-delete existing
+{history_replaced_sql(raw, history)}delete existing
 from {raw} as existing
 inner join #changes as changes
     on changes.id = existing.id
@@ -288,7 +329,7 @@ select
     changes.record_updated_at,
     @ingested_at,
     ?,
-    ?
+    @load_id
 from #changes as changes;
 select
     @ingested_at as ingested_at,
