@@ -43,3 +43,7 @@ class TableShapeError(LoaderError):
 
 class UnsupportedServer(LoaderError):
     """The database server is older than the project supports."""
+
+
+class RollbackRefused(LoaderError):
+    """A load cannot be rolled back (unknown, not committed, built on, no history)."""

@@ -10,6 +10,9 @@ import signal
 
 POINTS = ("after_job_start", "during_stage", "after_stage", "after_upsert", "after_watermark",
           "before_commit", "after_commit",
+          # loader rollback
+          "rollback_after_job_start", "rollback_after_remove", "rollback_after_restore",
+          "rollback_after_load", "rollback_before_commit", "rollback_after_commit",
           # loader extract
           "extract_mid_entity", "extract_before_rename", "extract_before_cursors")
 

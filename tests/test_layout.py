@@ -21,7 +21,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "loader"
 LAYERS = [
     {"cli"},
     {"run", "status", "summary", "report"},
-    {"load", "pipeline"},
+    {"load", "pipeline", "versions"},
     {"read", "backends", "audit", "report_data", "checks", "drift", "dbt_build",
      "simulate", "extract"},
     {"options", "profiles"},
