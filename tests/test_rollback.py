@@ -79,7 +79,7 @@ def test_rollback_last_load_restores_raw_history_watermark_and_load_log(env):
         user(3, 1, "2026-09-02T00:00:00Z"),  # unchanged
     ])
     kinds = env.query(f"select id, change_kind from {USERS}__history order by id")
-    assert kinds == [("1", "updated"), ("2", "updated")]
+    assert kinds == [("1", "updated"), ("2", "deleted")]
     dbt_build_ok(env, "run")
 
     out = rollback(env, second).output

@@ -27,13 +27,16 @@ def history_column_list() -> str:
 
 def keep_replaced(backend, spec, ingested_at) -> None:
     """Before upsert deletes the rows it rewrites (_changes.existed = 1): their
-    current versions into history as 'updated'."""
+    current versions into history as 'updated' ('deleted' when the new version
+    is a delete: a soft delete carries a payload of its own)."""
     if not spec.history:
         return
-    p = backend.param
+    p, raw = backend.param, spec.raw
     backend.execute(
         f"insert into {spec.history} ({history_column_list()}) "
-        f"select {', '.join(contract.RAW_COLUMNS)}, {p}, {p}, 'updated' from {spec.raw} "
+        f"select {', '.join(contract.RAW_COLUMNS)}, {p}, {p}, case when exists "
+        f"(select 1 from _deletes as d where d.id = {raw}.id) then 'deleted' "
+        f"else 'updated' end from {raw} "
         "where id in (select id from _changes where existed = 1)",
         (ingested_at, spec.load_id))
 

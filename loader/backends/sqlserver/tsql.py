@@ -229,7 +229,11 @@ select
     {selected},
     @ingested_at,
     @load_id,
-    N'updated'
+    case
+        when exists (select 1 from #deletes as deletes where deletes.id = existing.id)
+            then N'deleted'
+        else N'updated'
+    end
 from {raw} as existing
 inner join #changes as changes
     on changes.id = existing.id
