@@ -3,6 +3,8 @@ history), on every engine."""
 
 from __future__ import annotations
 
+import pytest
+
 from conftest import table_rows
 from test_rollback import USERS, load_users, rollback, user
 
@@ -51,3 +53,53 @@ def test_prune_keeps_what_a_rollback_needs_unless_forced(env):
     assert f"{history}: 1 versions dropped" in out
     assert table_rows(env, history) == []
     assert "kept no history" in rollback(env, second, expect=1).output
+
+
+def test_history_as_of_rebuilds_staging_as_raw_was_then(env):
+    load_users(env, "b1/users.jsonl", [user(1, 1, "2026-09-01T00:00:00Z"),
+                                       user(2, 1, "2026-09-01T00:00:00Z")])
+    then = env.scalar(f"select max(ingested_at) from {USERS}")
+    load_users(env, "b2/users.jsonl", [
+        user(1, 2, "2026-09-02T00:00:00Z"), user(3, 1, "2026-09-02T00:00:00Z"),
+        user(2, 2, "2026-09-02T00:00:00Z", workflow_state="deleted")])
+    query = "select user_id, user_name, is_deleted from stg.stg_canvas__users order by user_id"
+    at = then.strftime("%Y-%m-%d %H:%M:%S.%f")
+    env.dbt("run", "--select", "stg_canvas__users", "--vars", f"{{as_of: '{at}'}}")
+    assert [tuple(map(str, r)) for r in env.query(query)] == [
+        ("1", "User 1 v1", "0"), ("2", "User 2 v1", "0")]
+    env.dbt("run", "--select", "stg_canvas__users")
+    assert [tuple(map(str, r)) for r in env.query(query)] == [
+        ("1", "User 1 v2", "0"), ("2", "User 2 v2", "1"), ("3", "User 3 v1", "0")]
+
+
+def test_history_as_of_compiles_to_tsql(tmp_path, monkeypatch):
+    """raw_as_of for SQL Server, rendered without a server: parses as T-SQL and uses
+    nothing SQL Server rejects."""
+    import shutil
+    import sys
+
+    pytest.importorskip("dbt.adapters.sqlserver")
+    from dbt.cli.main import dbtRunner
+
+    from test_contract import _OFFLINE_PROFILE_ENV, PROJECT_DIR
+
+    sys.path.insert(0, str(PROJECT_DIR / "scripts"))
+    from check_tsql import forbidden_constructs, parse_problems
+
+    profiles = tmp_path / "profiles"
+    profiles.mkdir()
+    shutil.copyfile(PROJECT_DIR / "profiles.example.yml", profiles / "profiles.yml")
+    for name, value in _OFFLINE_PROFILE_ENV.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("DBT_LOG_PATH", str(tmp_path / "dbt_logs"))
+    monkeypatch.chdir(tmp_path)
+    res = dbtRunner().invoke([
+        "compile", "--inline",
+        "select * from {{ raw_as_of('canvas_users', '2026-11-24 18:00:00') }}",
+        "--target", "sqlserver", "--no-populate-cache", "--quiet",
+        "--project-dir", str(PROJECT_DIR), "--profiles-dir", str(profiles),
+        "--target-path", str(tmp_path / "target")])
+    assert res.success, res.exception
+    sql = res.result.results[0].node.compiled_code
+    assert "canvas_users__history" in sql and "superseded_at >" in sql
+    assert forbidden_constructs(sql) == [] and parse_problems(sql) == []
