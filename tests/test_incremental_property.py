@@ -16,7 +16,10 @@ a batch, and a few bad lines. Deletes: a batch's file may be written as Canvas
 Data 2 envelopes instead (shape recognized per file), with `D` records (deletes
 of known and unknown ids, older and newer than the row, repeated, followed by a
 re-insert) mixed with upserts, and submissions may be soft-deleted
-(`workflow_state: deleted`) in either shape.
+(`workflow_state: deleted`) in either shape. Rollbacks: after a batch,
+`loader rollback` may undo the latest load of a source (or, with --cascade, the
+one before it too); the rolled-back files are moved out of the data directory,
+and the model of raw goes back to its state before those loads.
 
 After each batch: `loader run --no-build` (the real pipeline: every file of
 pipeline.yml, in name order), raw compared with a model of the load rules,
@@ -159,6 +162,8 @@ def _items(entity):
 BATCHES = st.lists(st.fixed_dictionaries({
     **{e: _items(e) for e in ENTITIES},
     "cd2": st.sets(st.sampled_from(ENTITIES)),  # the files written as CD2 envelopes
+    # after the batch: roll back the source's latest load (0) or the two latest (1)
+    "rollback": st.one_of(st.none(), st.tuples(st.sampled_from(ENTITIES), st.integers(0, 1))),
 }), min_size=2, max_size=3)
 
 # The named cases, always run: a fact before its dimension, a re-send, changes,
@@ -222,6 +227,11 @@ EXPLICIT_DELETES = [
      "submissions": [("rec", submission(1, 0, 1, 1, "graded", 7.5, "2026-09-15T14:00:00Z"))],
      "cd2": {"courses"}},
 ]
+# Rollbacks between batches: the latest users load (a changed and an added user
+# whose identities collide), then the latest two submissions loads (--cascade).
+EXPLICIT_ROLLBACKS = [{**EXPLICIT[0], "rollback": ("assignments", 0)},
+                      {**EXPLICIT[1], "rollback": ("users", 0)},
+                      {**EXPLICIT[2], "rollback": ("submissions", 1)}]
 META_TS = "2026-09-01T10:00:00Z"  # meta.ts of the CD2 upserts
 
 
@@ -246,12 +256,14 @@ class RawModel:
         self.rows: dict[str, list] = {}
         self.watermark: datetime | None = None
         self.loaded: set[str] = set()
+        self.undo: list[tuple] = []  # per load applied: (sha, rows and watermark before)
 
     def load(self, data: bytes, ops: list[dict]) -> None:
         sha = hashlib.sha256(data).hexdigest()
         if sha in self.loaded:
             return
         self.loaded.add(sha)
+        self.undo.append((sha, {k: list(v) for k, v in self.rows.items()}, self.watermark))
         latest, deletes = {}, {}
         for op in ops:
             deletes.pop(op["id"], None)
@@ -269,6 +281,12 @@ class RawModel:
         stamps = [u for u in written if u is not None]
         if stamps and (self.watermark is None or max(stamps) > self.watermark):
             self.watermark = max(stamps)
+
+    def rollback(self, sha: str) -> None:
+        """Undo the latest load (whose file had this content)."""
+        top, self.rows, self.watermark = self.undo.pop()
+        assert top == sha, "the database's latest load is not the model's"
+        self.loaded.discard(sha)
 
     def _upsert(self, op: dict, deletes: dict):
         """The change time written, or None when not written."""
@@ -360,6 +378,24 @@ def _assert_raw_matches(env, models: dict) -> None:
         assert (mark[0][0] if mark else None) == model.watermark, entity
 
 
+def _rollback(env, data, entity: str, depth: int, model: RawModel) -> None:
+    """`loader rollback` of the source's latest load (depth 0) or of the one before
+    it with --cascade (depth 1); its files (and copies of them) leave the data dir."""
+    loads = env.query("select load_id, file_sha256 from meta.load_file "
+                      "where target_table = ? and status = 'success' "
+                      "order by ended_at desc, load_id", (f"raw.canvas_{entity}",))
+    if len(loads) <= depth:
+        return
+    release_inprocess_duckdb()
+    env.cli("rollback", loads[depth][0], *(["--cascade"] if depth else []), "--lock-timeout", 30)
+    shas = {sha for _, sha in loads[:depth + 1]}
+    for load_id, sha in loads[:depth + 1]:
+        model.rollback(sha)
+    for path in sorted(data.glob(f"*/canvas_{entity}.jsonl")):
+        if hashlib.sha256(path.read_bytes()).hexdigest() in shas:
+            path.rename(path.with_name(f"rolled_back_{path.name}"))
+
+
 def _assert_incremental_equals_full_refresh(env, batch_number: int) -> None:
     dbt_build_ok(env, "build")
     incremental = {t: table_rows(env, t) for t in CURATED + MARTS}
@@ -382,6 +418,7 @@ def _assert_incremental_equals_full_refresh(env, batch_number: int) -> None:
 )
 @example(batches=EXPLICIT)
 @example(batches=EXPLICIT_DELETES)
+@example(batches=EXPLICIT_ROLLBACKS)
 @given(batches=BATCHES)
 def test_incremental_property_raw_latest_and_build_equals_full_refresh(env, batches):
     release_inprocess_duckdb()
@@ -399,3 +436,8 @@ def test_incremental_property_raw_latest_and_build_equals_full_refresh(env, batc
                 "--config", PROJECT_DIR / "pipeline.yml", expect=1 if failed else 0)
         _assert_raw_matches(env, models)
         _assert_incremental_equals_full_refresh(env, number)
+        if batch.get("rollback"):  # cur and mart hold the load now: undo it
+            entity, depth = batch["rollback"]
+            _rollback(env, data, entity, depth, models[entity])
+            _assert_raw_matches(env, models)
+            _assert_incremental_equals_full_refresh(env, number)

@@ -197,3 +197,31 @@ def test_rollback_of_a_load_without_history_is_refused(env):
                         "--no-history")
     assert table_rows(env, USERS + "__history") == []
     assert "kept no history" in rollback(env, second, expect=1).output
+
+
+def test_rollback_reaches_rows_that_depend_on_other_records(env):
+    """A rolled-back assignment that submissions had joined, and a rolled-back user
+    whose sis_user_id had made another user's identity a conflict: the facts and
+    the identity map are rebuilt, not only the rows of the records themselves."""
+    from test_incremental_property import assignment
+
+    subs = env.write_jsonl("b1/subs.jsonl", [
+        {"id": 1, "assignment_id": 2, "user_id": 1, "score": 5.0, "workflow_state": "graded"}])
+    env.load(subs, SUBS)
+    load_users(env, "b1/users.jsonl", [user(1, 1, "2026-09-01T00:00:00Z")])
+    dbt_build_ok(env, "run")
+    built = warehouse(env)
+    assignments = env.write_jsonl("b2/assignments.jsonl", [
+        assignment(2, 0, 7, 10.0, "2026-09-02T00:00:00Z")])
+    env.load(assignments, "raw.canvas_assignments")
+    added_assignment = last_load(env)
+    added_user = load_users(env, "b2/users.jsonl", [
+        user(2, 1, "2026-09-02T00:00:00Z", sis_user_id="S1")])
+    dbt_build_ok(env, "run")
+    assert env.scalar("select course_id from cur.fact_submission") == 7
+    assert env.scalar("select count(*) from cur.person_identity_map "
+                      "where has_identity_conflict = 1") == 2
+    rollback(env, added_assignment)
+    rollback(env, added_user)
+    assert_incremental_equals_full_refresh(env, built)
+    assert env.scalar("select count(*) from cur.fact_submission where course_id is null") == 1

@@ -27,9 +27,7 @@
 -#}
 {% macro raw_as_of(table_name, as_of) -%}
     {%- set current = source('canvas', table_name) -%}
-    {%- set history = api.Relation.create(
-        database=current.database, schema=current.schema,
-        identifier=current.identifier ~ '__history') -%}
+    {%- set history = canvas_pipeline.canvas_history(table_name) -%}
     {%- set columns = [] -%}
     {%- for column in var('canvas_contract')['raw_columns'] -%}
         {%- do columns.append(column[0]) -%}

@@ -61,8 +61,11 @@ normalized_users as (
             identity_map.sis_user_id,
             identity_map.normalized_login_id
         from {{ this }} as identity_map
-        inner join changed_users
-            on identity_map.user_id = changed_users.user_id
+        where
+            identity_map.user_id in (select changed_users.user_id from changed_users)
+            -- users whose version `loader rollback` removed: their identity
+            -- values are gone too (drop_rolled_back_rows deletes their rows)
+            or identity_map.load_id in ({{ rolled_back_loads() }})
 
     ),
 
