@@ -79,7 +79,8 @@ def child(spec: dict) -> dict:
         options = LoadOptions(table=spec.get("table", TABLE), force=spec.get("force", False),
                               updated_field=spec.get("updated_field"),
                               incremental=spec.get("incremental", False),
-                              source_name=spec.get("source_name"))
+                              source_name=spec.get("source_name"),
+                              history=spec.get("history", True))
         start = time.perf_counter()
         r = load_file(spec["file"], options, target)
         seconds = time.perf_counter() - start
@@ -292,6 +293,68 @@ class Bench:
         spec = {"kind": "load", "target": "duckdb", "config": {"path": str(db)},
                 "file": str(file), "force": force, "src": src, **kw}
         return self.child(spec, env=env)
+
+    # -- 1b. what history costs ------------------------------------------------------------------
+    def history(self, n: int, d: dict) -> None:
+        """First and 1%-changed loads with history kept and with `history: false`,
+        back to back; then the history's size after 10 follow-up batches of 1%."""
+        for kept, label in ((True, "history"), (False, "no_history")):
+            db = self.work / f"{label}-{n}.duckdb"
+            runs: dict = {"first": [], "1pct": []}
+            try:
+                for _ in range(self.args.runs):
+                    _remove_db(db)
+                    runs["first"].append(self._load(d["file"], db, history=kept))
+                    runs["1pct"].append(self._load(d["1pct"], db, history=kept))
+            except Exception as exc:  # noqa: BLE001 - reported, the bench goes on
+                for step in runs:
+                    self.failed(n, f"loader_{step}_{label}", "history", exc)
+                continue
+            finally:
+                _remove_db(db)
+            for step, results in runs.items():
+                self.record(n, f"loader_{step}_{label}", "history", results, nbytes=d["bytes"],
+                            reason=f"{step} load, history {'kept' if kept else 'off'}",
+                            rows_written=results[-1].get("rows_written"))
+        self.notes[f"history_size_{n}"] = self._history_size(n, d)
+
+    def _history_size(self, n: int, d: dict, batches: int = 10) -> dict:
+        """raw and raw.canvas_submissions__history after a first load and `batches`
+        follow-up batches, each changing another 1% of the records."""
+        import duckdb
+
+        db = self.work / f"history-size-{n}.duckdb"
+        _remove_db(db)
+        try:
+            self._load(d["file"], db)
+            previous = d["file"]
+            for k in range(batches):
+                # Each batch changes another 1% and keeps the earlier changes.
+                follow_up = d["dir"] / f"canvas_submissions_follow_up_{k}.jsonl"
+                if not follow_up.exists():
+                    _one_percent_changed(previous, follow_up, offset=k)
+                self._load(follow_up, db)
+                previous = follow_up
+            con = duckdb.connect(str(db), read_only=True)
+            try:
+                sizes = {table: con.execute(
+                    f"select count(*), coalesce(sum(octet_length(cast(payload as varchar))), 0) "
+                    f"from raw.{table}").fetchone()
+                    for table in ("canvas_submissions", "canvas_submissions__history")}
+            finally:
+                con.close()
+            size = {"batches": batches, "raw_rows": sizes["canvas_submissions"][0],
+                    "raw_payload_mb": round(sizes["canvas_submissions"][1] / MB, 1),
+                    "history_rows": sizes["canvas_submissions__history"][0],
+                    "history_payload_mb": round(
+                        sizes["canvas_submissions__history"][1] / MB, 1),
+                    "database_mb": round(db.stat().st_size / MB, 1)}
+        finally:
+            _remove_db(db)
+        print(f"  n={n:>10,} history after {batches} batches of 1%: "
+              f"{size['history_rows']:,} rows, {size['history_payload_mb']} MB of payload "
+              f"(raw: {size['raw_rows']:,} rows, {size['raw_payload_mb']} MB)", flush=True)
+        return size
 
     # -- 2. the limit -----------------------------------------------------------------------------
     def ctas(self, n: int, d: dict) -> None:
@@ -517,12 +580,14 @@ class Bench:
                 sizes[n] = {"file_bytes": d["bytes"], "bytes_per_line": round(d["bytes"] / n, 1)}
                 print(f"n={n:,}: {d['bytes'] / MB:,.1f} MB, {d['bytes'] / n:,.0f} bytes/line",
                       flush=True)
-                only = set(self.args.only or ("loader", "ctas", "dlt", "pg", "dbt"))
+                only = set(self.args.only or ("loader", "history", "ctas", "dlt", "pg", "dbt"))
                 if "loader" in only:
                     self.loader(n, d)
                     if self.args.before:
                         self.loader(n, d, label="before",
                                     src=str(Path(self.args.before).resolve()))
+                if "history" in only:
+                    self.history(n, d)
                 if "ctas" in only:
                     self.ctas(n, d)
                 if "dlt" in only:
@@ -550,6 +615,8 @@ class Bench:
                 "issue's ~300 bytes",
             ],
             "results": self.rows,
+            "history_size": {k.rsplit("_", 1)[1]: v for k, v in self.notes.items()
+                             if k.startswith("history_size_")},
             "targets": targets(self.rows, self.args.n),
         }
         return report
@@ -598,6 +665,12 @@ def targets(rows: list[dict], ns: list[int]) -> list[dict]:
         check(n, "PostgreSQL loader <= 1.5x COPY",
               ratio(get(n, "postgres_loader_first"), get(n, "postgres_copy")), 1.5, "max",
               "postgres_loader_first / postgres_copy")
+        check(n, "first load with history <= 1.05x without",
+              ratio(get(n, "loader_first_history"), get(n, "loader_first_no_history")), 1.05,
+              "max", "loader_first_history / loader_first_no_history")
+        check(n, "1%-changed load with history <= 1.15x without",
+              ratio(get(n, "loader_1pct_history"), get(n, "loader_1pct_no_history")), 1.15,
+              "max", "loader_1pct_history / loader_1pct_no_history")
         rss = [r.get("peak_rss_mb") for r in rows
                if r["n"] == n and r["status"] == "ok" and r["contender"].startswith("loader_")]
         check(n, "loader peak RSS < 500 MB", max(rss) if rss else None, 500, "max",
@@ -694,13 +767,13 @@ def _copy_db(src: Path, dst: Path) -> None:
         shutil.copyfile(str(src) + ".wal", str(dst) + ".wal")
 
 
-def _one_percent_changed(src: Path, dst: Path) -> None:
-    """Every 100th line (from the 50th) with `excused` flipped and `attempt` + 1."""
+def _one_percent_changed(src: Path, dst: Path, offset: int = 50) -> None:
+    """Every 100th line (from the offset-th) with `excused` flipped and `attempt` + 1."""
     import orjson
 
     with open(src, "rb") as fin, open(dst, "wb") as fout:
         for number, line in enumerate(fin, start=1):
-            if number % 100 == 50:
+            if number % 100 == offset % 100:
                 record = orjson.loads(line)
                 record["excused"] = not record.get("excused")
                 record["attempt"] = (record.get("attempt") or 0) + 1
@@ -764,7 +837,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-pg", action="store_true")
     parser.add_argument("--no-dbt", action="store_true")
     parser.add_argument("--only", action="append",
-                        choices=("loader", "ctas", "dlt", "pg", "dbt"),
+                        choices=("loader", "history", "ctas", "dlt", "pg", "dbt"),
                         help="run only these contender groups (repeatable; others get no row)")
     parser.add_argument("--markdown", action="store_true", help="also print the README table")
     parser.add_argument("--child", help=argparse.SUPPRESS)

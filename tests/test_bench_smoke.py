@@ -11,6 +11,8 @@ from conftest import PROJECT_DIR
 
 CONTENDERS = {
     "loader_first", "loader_skip", "loader_force", "loader_copy", "loader_1pct",
+    "loader_first_history", "loader_1pct_history", "loader_first_no_history",
+    "loader_1pct_no_history",
     "duckdb_read_json_objects_ctas",
     "dlt_default_first", "dlt_default_rerun", "dlt_parquet_first", "dlt_parquet_rerun",
     "postgres_loader_first", "postgres_copy",
@@ -42,5 +44,8 @@ def test_bench_smoke_writes_every_contender(tmp_path):
     assert rows["loader_copy"]["status_detail"] == "skipped_file"
     assert rows["loader_1pct"]["rows_written"] == 20  # 1% of 2,000
     assert report["data"]["2000"]["bytes_per_line"] > 0
+    # 10 follow-up batches, each changing another 1%: 10% of the records superseded.
+    assert report["history_size"]["2000"]["history_rows"] == 200
+    assert rows["loader_1pct_history"]["rows_written"] == 20
     assert any(t["status"] in ("PASS", "FAIL") for t in report["targets"])
     assert list(out.glob("bench-smoke-*.json"))
