@@ -179,6 +179,14 @@ class SqlServerBackend(Backend):
         self.execute(create_index_sql(schema, name, "id", unique=True))
         self.execute(create_index_sql(schema, name, "ingested_at", unique=False))
 
+    def ensure_history(self, schema: str, name: str) -> None:
+        """The history table plus indexes for `loader history` (id) and
+        `loader rollback` (superseded_by)."""
+        super().ensure_history(schema, name)
+        for column in ("id", "superseded_by"):
+            self.execute(create_index_sql(schema, contract.history_name(name), column,
+                                          unique=False))
+
     # -- dialect bits used by the base class ------------------------------------
     def now_sql(self) -> str:
         return "cast(sysutcdatetime() as datetime2(6))"
