@@ -261,21 +261,15 @@ class Bench:
         db = self.work / f"{label}-{n}.duckdb"
         files = {"first": d["file"], "skip": d["file"], "force": d["file"],
                  "copy": d["copy"], "1pct": d["1pct"]}
-        results: dict = {step: [] for step in LOADER_STEPS}
+        # Skip, force and copy leave raw as the first load left it, so the
+        # 1%-changed load meets the same state.
         try:
-            for _ in range(self.args.runs):
-                # A fresh database per run; skip, force and copy leave raw as the
-                # first load left it, so the 1%-changed load meets the same state.
-                _remove_db(db)
-                for step in LOADER_STEPS:
-                    results[step].append(self._load(files[step], db, src=src, env=env,
-                                                    force=step == "force"))
+            results = self._series(db, {step: (files[step], {
+                "src": src, "env": env, "force": step == "force"}) for step in LOADER_STEPS})
         except Exception as exc:  # noqa: BLE001 - reported, the bench goes on
             for step in LOADER_STEPS:
                 self.failed(n, f"{label}_{step}", "duckdb", exc)
             return
-        finally:
-            _remove_db(db)
         notes = {
             "first": "fresh database",
             "skip": "same file, no flag: file-hash skip",
@@ -289,6 +283,19 @@ class Bench:
                         reason=notes[step], status_detail=last.get("status"),
                         rows_written=last.get("rows_written"))
 
+    def _series(self, db: Path, steps: dict, runs: int | None = None) -> dict:
+        """Per run (default --runs): a fresh database, then each step's load, (file,
+        options), in order; the results per step. The database is removed afterwards."""
+        results: dict = {step: [] for step in steps}
+        try:
+            for _ in range(runs or self.args.runs):
+                _remove_db(db)
+                for step, (file, options) in steps.items():
+                    results[step].append(self._load(file, db, **options))
+        finally:
+            _remove_db(db)
+        return results
+
     def _load(self, file: Path, db: Path, src=None, env=None, force=False, **kw) -> dict:
         spec = {"kind": "load", "target": "duckdb", "config": {"path": str(db)},
                 "file": str(file), "force": force, "src": src, **kw}
@@ -298,21 +305,24 @@ class Bench:
     def history(self, n: int, d: dict) -> None:
         """First and 1%-changed loads with history kept and with `history: false`,
         back to back; then the history's size after 10 follow-up batches of 1%."""
-        for kept, label in ((True, "history"), (False, "no_history")):
-            db = self.work / f"{label}-{n}.duckdb"
-            runs: dict = {"first": [], "1pct": []}
-            try:
-                for _ in range(self.args.runs):
-                    _remove_db(db)
-                    runs["first"].append(self._load(d["file"], db, history=kept))
-                    runs["1pct"].append(self._load(d["1pct"], db, history=kept))
-            except Exception as exc:  # noqa: BLE001 - reported, the bench goes on
-                for step in runs:
+        configs = [(True, "history"), (False, "no_history")]
+        results_of: dict = {label: {"first": [], "1pct": []} for _, label in configs}
+        try:
+            self._series(self.work / f"warm-up-{n}.duckdb", {"first": (d["file"], {})}, 1)
+            for run in range(self.args.runs):  # alternating which goes first
+                for kept, label in configs[::-1 if run % 2 else 1]:
+                    one = self._series(self.work / f"{label}-{n}.duckdb", {
+                        step: (d[key], {"history": kept})
+                        for step, key in (("first", "file"), ("1pct", "1pct"))}, 1)
+                    for step, results in one.items():
+                        results_of[label][step] += results
+        except Exception as exc:  # noqa: BLE001 - reported, the bench goes on
+            for _, label in configs:
+                for step in ("first", "1pct"):
                     self.failed(n, f"loader_{step}_{label}", "history", exc)
-                continue
-            finally:
-                _remove_db(db)
-            for step, results in runs.items():
+            return
+        for kept, label in configs:
+            for step, results in results_of[label].items():
                 self.record(n, f"loader_{step}_{label}", "history", results, nbytes=d["bytes"],
                             reason=f"{step} load, history {'kept' if kept else 'off'}",
                             rows_written=results[-1].get("rows_written"))
@@ -338,7 +348,7 @@ class Bench:
             con = duckdb.connect(str(db), read_only=True)
             try:
                 sizes = {table: con.execute(
-                    f"select count(*), coalesce(sum(octet_length(cast(payload as varchar))), 0) "
+                    f"select count(*), coalesce(sum(strlen(cast(payload as varchar))), 0) "
                     f"from raw.{table}").fetchone()
                     for table in ("canvas_submissions", "canvas_submissions__history")}
             finally:

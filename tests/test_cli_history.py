@@ -3,8 +3,6 @@ history), on every engine."""
 
 from __future__ import annotations
 
-import pytest
-
 from conftest import table_rows
 from test_rollback import USERS, load_users, rollback, user
 
@@ -75,31 +73,14 @@ def test_history_as_of_rebuilds_staging_as_raw_was_then(env):
 def test_history_as_of_compiles_to_tsql(tmp_path, monkeypatch):
     """raw_as_of for SQL Server, rendered without a server: parses as T-SQL and uses
     nothing SQL Server rejects."""
-    import shutil
     import sys
 
-    pytest.importorskip("dbt.adapters.sqlserver")
-    from dbt.cli.main import dbtRunner
-
-    from test_contract import _OFFLINE_PROFILE_ENV, PROJECT_DIR
+    from test_contract import PROJECT_DIR, compile_inline
 
     sys.path.insert(0, str(PROJECT_DIR / "scripts"))
     from check_tsql import forbidden_constructs, parse_problems
 
-    profiles = tmp_path / "profiles"
-    profiles.mkdir()
-    shutil.copyfile(PROJECT_DIR / "profiles.example.yml", profiles / "profiles.yml")
-    for name, value in _OFFLINE_PROFILE_ENV.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.setenv("DBT_LOG_PATH", str(tmp_path / "dbt_logs"))
-    monkeypatch.chdir(tmp_path)
-    res = dbtRunner().invoke([
-        "compile", "--inline",
-        "select * from {{ raw_as_of('canvas_users', '2026-11-24 18:00:00') }}",
-        "--target", "sqlserver", "--no-populate-cache", "--quiet",
-        "--project-dir", str(PROJECT_DIR), "--profiles-dir", str(profiles),
-        "--target-path", str(tmp_path / "target")])
-    assert res.success, res.exception
-    sql = res.result.results[0].node.compiled_code
+    sql = compile_inline("select * from {{ raw_as_of('canvas_users', '2026-11-24 18:00:00') }}",
+                         "sqlserver", tmp_path, monkeypatch)
     assert "canvas_users__history" in sql and "superseded_at >" in sql
     assert forbidden_constructs(sql) == [] and parse_problems(sql) == []

@@ -123,9 +123,8 @@ _OFFLINE_PROFILE_ENV = {
 }
 
 
-@pytest.mark.parametrize("target", contract.ENGINES)
-def test_contract_dbt_macros_render_what_the_module_gives(target, tmp_path, monkeypatch):
-    """What the on-run-start hook would create, rendered without a database."""
+def compile_inline(code: str, target: str, tmp_path: Path, monkeypatch) -> str:
+    """`dbt compile --inline code` for target, without a database: the compiled SQL."""
     pytest.importorskip(f"dbt.adapters.{target}")
     from dbt.cli.main import dbtRunner
 
@@ -138,12 +137,18 @@ def test_contract_dbt_macros_render_what_the_module_gives(target, tmp_path, monk
     monkeypatch.setenv("DBT_LOG_PATH", str(tmp_path / "dbt_logs"))
     monkeypatch.chdir(tmp_path)
     res = dbtRunner().invoke([
-        "compile", "--inline", _RENDER, "--target", target, "--no-populate-cache", "--quiet",
+        "compile", "--inline", code, "--target", target, "--no-populate-cache", "--quiet",
         "--project-dir", str(PROJECT_DIR), "--profiles-dir", str(profiles),
         "--target-path", str(tmp_path / "target"),
     ])
     assert res.success, f"dbt compile --inline failed: {res.exception}"
-    rendered = json.loads(res.result.results[0].node.compiled_code)
+    return res.result.results[0].node.compiled_code
+
+
+@pytest.mark.parametrize("target", contract.ENGINES)
+def test_contract_dbt_macros_render_what_the_module_gives(target, tmp_path, monkeypatch):
+    """What the on-run-start hook would create, rendered without a database."""
+    rendered = json.loads(compile_inline(_RENDER, target, tmp_path, monkeypatch))
 
     declared = _declared()
     assert rendered["schema"] == contract.META_SCHEMA

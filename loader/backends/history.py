@@ -29,30 +29,31 @@ def keep_replaced(backend, spec, ingested_at) -> None:
     """Before upsert deletes the rows it rewrites (_changes.existed = 1): their
     current versions into history as 'updated' ('deleted' when the new version
     is a delete: a soft delete carries a payload of its own)."""
-    if not spec.history:
-        return
-    p, raw = backend.param, spec.raw
-    backend.execute(
-        f"insert into {spec.history} ({history_column_list()}) "
-        f"select {', '.join(contract.RAW_COLUMNS)}, {p}, {p}, case when exists "
-        f"(select 1 from _deletes as d where d.id = {raw}.id) then 'deleted' "
-        f"else 'updated' end from {raw} "
-        "where id in (select id from _changes where existed = 1)",
-        (ingested_at, spec.load_id))
+    raw = spec.raw
+    _keep(backend, spec, ingested_at,
+          f"case when exists (select 1 from _deletes as d where d.id = {raw}.id) "
+          "then 'deleted' else 'updated' end",
+          "id in (select id from _changes where existed = 1)")
 
 
 def keep_deleted(backend, spec, ingested_at, match: str) -> None:
     """Before mark_deleted changes the rows _deletes applies to (match): their
     current versions into history as 'deleted', unless this load wrote them."""
+    raw, p = spec.raw, backend.param
+    _keep(backend, spec, ingested_at, "'deleted'",
+          f"exists (select 1 from _deletes as d where d.id = {raw}.id and {match}) "
+          f"and ({raw}.load_id is null or {raw}.load_id <> {p})", (spec.load_id,))
+
+
+def _keep(backend, spec, ingested_at, kind: str, where: str, params: tuple = ()) -> None:
+    """raw's rows matching where into history, superseded now by this load."""
     if not spec.history:
         return
-    p, raw = backend.param, spec.raw
+    p = backend.param
     backend.execute(
         f"insert into {spec.history} ({history_column_list()}) "
-        f"select {', '.join(contract.RAW_COLUMNS)}, {p}, {p}, 'deleted' from {raw} "
-        f"where exists (select 1 from _deletes as d where d.id = {raw}.id and {match}) "
-        f"and ({raw}.load_id is null or {raw}.load_id <> {p})",
-        (ingested_at, spec.load_id, spec.load_id))
+        f"select {', '.join(contract.RAW_COLUMNS)}, {p}, {p}, {kind} from {spec.raw} "
+        f"where {where}", (ingested_at, spec.load_id, *params))
 
 
 def watermark_row(backend, source_name: str) -> tuple | None:

@@ -217,24 +217,24 @@ def stage_insert_sql() -> str:
             "values (?, ?, ?, ?, ?)")
 
 
+def _history_insert_sql(history: str, table: str, kind: str) -> str:
+    """The head of an insert of table's current rows into history: the raw columns,
+    superseded at @ingested_at by @load_id, change_kind the expression kind."""
+    columns = ", ".join(contract.RAW_COLUMNS)
+    selected = ", ".join(f"{table}.{c}" for c in contract.RAW_COLUMNS)
+    return (f"insert into {history} ({columns}, superseded_at, superseded_by, change_kind)\n"
+            f"select\n    {selected},\n    @ingested_at,\n    @load_id,\n    {kind}\n")
+
+
 def history_replaced_sql(raw: str, history: str | None) -> str:
     """upsert_sql's part of backends/history.keep_replaced: the rows about to be
-    rewritten into history as 'updated' (empty when the load keeps no history)."""
+    rewritten into history as 'updated', or 'deleted' when the new version is a
+    delete (empty when the load keeps no history)."""
     if history is None:
         return ""
-    columns = ", ".join(contract.RAW_COLUMNS)
-    selected = ", ".join(f"existing.{c}" for c in contract.RAW_COLUMNS)
-    return f"""insert into {history} ({columns}, superseded_at, superseded_by, change_kind)
-select
-    {selected},
-    @ingested_at,
-    @load_id,
-    case
-        when exists (select 1 from #deletes as deletes where deletes.id = existing.id)
-            then N'deleted'
-        else N'updated'
-    end
-from {raw} as existing
+    kind = ("case when exists (select 1 from #deletes as deletes "
+            "where deletes.id = existing.id) then N'deleted' else N'updated' end")
+    return _history_insert_sql(history, "existing", kind) + f"""from {raw} as existing
 inner join #changes as changes
     on changes.id = existing.id
 where changes.existed = 1;
@@ -246,15 +246,7 @@ def history_deleted_sql(raw: str, history: str | None, match: str) -> str:
     be marked deleted into history as 'deleted', unless this load wrote them."""
     if history is None:
         return ""
-    columns = ", ".join(contract.RAW_COLUMNS)
-    selected = ", ".join(f"{raw}.{c}" for c in contract.RAW_COLUMNS)
-    return f"""insert into {history} ({columns}, superseded_at, superseded_by, change_kind)
-select
-    {selected},
-    @ingested_at,
-    @load_id,
-    N'deleted'
-from {raw}
+    return _history_insert_sql(history, raw, "N'deleted'") + f"""from {raw}
 inner join #deletes as deletes
     on deletes.id = {raw}.id
 where {match} and ({raw}.load_id is null or {raw}.load_id <> @load_id);
