@@ -8,6 +8,9 @@
         another course, reaches every submission that points to it).
     Both watermarks only move forward (raw contract), so after any sequence
     of loads the incremental table equals a --full-refresh build.
+    After `loader rollback`, an assignment version it removed also counts as
+    changed (rolled_back_assignments, from raw.canvas_assignments__history);
+    one it restored has a new ingested_at anyway.
 
     The incremental run selects the two sets apart, so that only the new
     payloads are parsed (an OR across the join filtered after parsing every

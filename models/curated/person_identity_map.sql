@@ -9,7 +9,8 @@
     rebuilds every user whose identity values collide with a changed user's
     new OR previous values (a user that moves away from a shared sis_user_id
     clears the flag of the one left behind). Counts are taken over all users,
-    so the result equals a full refresh. -#}
+    so the result equals a full refresh. A user whose version `loader
+    rollback` removed counts as changed too (its previous values). -#}
 {{
     config(
         unique_key='user_id',
