@@ -84,3 +84,21 @@ def test_history_as_of_compiles_to_tsql(tmp_path, monkeypatch):
                          "sqlserver", tmp_path, monkeypatch)
     assert "canvas_users__history" in sql and "superseded_at >" in sql
     assert forbidden_constructs(sql) == [] and parse_problems(sql) == []
+
+
+def test_history_off_for_a_pipeline_source(env):
+    config = env.root / "pipeline.yml"
+    config.write_text("sources:\n  - name: canvas_users\n    table: raw.canvas_users\n"
+                      "    files: '*/users.jsonl'\n    history: false\n")
+    env.write_jsonl("data/b1/users.jsonl", [user(1, 1, "2026-09-01T00:00:00Z")])
+    env.write_jsonl("data/b2/users.jsonl", [user(1, 2, "2026-09-02T00:00:00Z")])
+    env.cli("run", "--data-dir", env.data, "--config", config, "--no-build", "--silent")
+    assert table_rows(env, USERS + "__history") == []
+    second = env.scalar("select load_id from meta.load_file where source_file like ?",
+                        ("%b2%",))
+    assert env.query(f"select id, load_id from {USERS}") == [("1", second)]  # replaced
+    assert "kept no history" in rollback(env, second, expect=1).output
+    config.write_text(config.read_text().replace("false", "'no'"))
+    out = env.cli("run", "--data-dir", env.data, "--config", config, "--no-build",
+                  expect=1).output
+    assert "history must be true or false, not 'no'" in out
