@@ -87,7 +87,12 @@ def _check(contract: dict, path: Path) -> None:
     nullable = {c[0] for c in raw if not c[2]}
     if not isinstance(later, list) or not set(later) <= nullable:
         fail("raw_columns_added_later must list nullable raw columns")
-    used = {c[1] for c in raw} | {c[1] for cols in meta.values() for c in cols}
+    history = contract.get("history_columns")
+    if not isinstance(history, list) or not all(
+            isinstance(c, list) and len(c) == 4 and isinstance(c[2], bool) for c in history):
+        fail("history_columns needs [name, logical type, not null, type family] items")
+    used = ({c[1] for c in raw} | {c[1] for c in history}
+            | {c[1] for cols in meta.values() for c in cols})
     for engine in ENGINES:
         missing = sorted(used - set(types[engine]))
         if missing:
@@ -122,6 +127,23 @@ def raw_table_columns(engine: str) -> list[tuple[str, str]]:
     types = _types(engine)
     return [(name, types[logical] + (" not null" if not_null else ""))
             for name, logical, not_null, _ in _contract()["raw_columns"]]
+
+
+HISTORY_SUFFIX = "__history"
+
+
+def history_name(name: str) -> str:
+    """raw.<name>'s history table (same schema): raw.<name>__history."""
+    return name + HISTORY_SUFFIX
+
+
+def history_table_columns(engine: str) -> list[tuple[str, str]]:
+    """A history table's columns: the raw columns as the version had them, then
+    when it stopped being current, the load (or rollback) that ended it, and why."""
+    types = _types(engine)
+    extra = [(name, types[logical] + (" not null" if not_null else ""))
+             for name, logical, not_null, _ in _contract()["history_columns"]]
+    return raw_table_columns(engine) + extra
 
 
 def raw_type_families() -> dict[str, tuple[str, ...]]:

@@ -47,3 +47,7 @@ class UnsupportedServer(LoaderError):
 
 class SnapshotTooSmall(LoaderError):
     """A snapshot that would delete more of a source's live rows than it allows."""
+
+
+class RollbackRefused(LoaderError):
+    """A load cannot be rolled back (unknown, not committed, built on, no history)."""

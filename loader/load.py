@@ -24,7 +24,7 @@ from pathlib import Path
 
 import orjson
 
-from . import audit, read
+from . import audit, contract, read
 from .backends import backend_for
 from .backends.apply import LoadSpec
 from .drift import record_drift
@@ -65,6 +65,7 @@ class LoadResult:
     started_at: datetime | None = None
     file_fingerprint: str | None = None  # meta.load_file.file_stat, not a metric
     file_sha256: str | None = None  # meta.load_file.file_sha256, not a metric
+    prior_state: str | None = None  # meta.load_file.prior_state (JSON), not a metric
 
     @property
     def rows_per_second(self) -> float:
@@ -74,6 +75,7 @@ class LoadResult:
         data = asdict(self)
         data.pop("file_fingerprint")
         data.pop("file_sha256")
+        data.pop("prior_state")
         data["rows_per_second"] = round(self.rows_per_second, 1)
         return data
 
@@ -119,6 +121,7 @@ def _prepare_tables(backend, opts: LoadOptions) -> None:
     backend.begin()
     backend.ensure_meta()
     backend.ensure_raw(*opts.schema_and_name)
+    backend.ensure_history(*opts.schema_and_name)
     backend.commit()
 
 
@@ -138,7 +141,8 @@ def _read_and_apply(backend, source: read.FileInput, readable: Path, opts: LoadO
     schema, name = opts.schema_and_name
     spec = LoadSpec(schema, name, backend.table(schema, name), opts.source_name,
                     result.load_id, result.source_file, opts.incremental, opts.strategy,
-                    opts.snapshot_min_ratio)
+                    opts.snapshot_min_ratio,
+                    backend.table(schema, contract.history_name(name)) if opts.history else None)
     reader = read.RecordReader(
         readable, id_field=opts.id_field, updated_field=opts.updated_field,
         batch_size=opts.batch_size, max_rejects=opts.max_rejects, max_future=opts.max_future,
@@ -263,6 +267,17 @@ def _count_applied(result: LoadResult, applied) -> None:
     result.rows_skipped = result.rows_read - result.rows_written - result.rows_rejected
     result.watermark_before = _iso(applied.watermark_before)
     result.watermark_after = _iso(applied.watermark_after)
+    result.prior_state = _prior_state(applied)
+
+
+def _prior_state(applied) -> str:
+    """What `loader rollback` needs besides history: the watermark row before the
+    load (None: there was none) and whether history was kept."""
+    mark = applied.prior_watermark
+    return _json({"history": applied.history_kept, "ingested_at": _iso(applied.ingested_at),
+                  "watermark": None if mark is None else {
+                      "last_updated_at": _iso(mark[0]), "load_id": mark[1],
+                      "updated_at": _iso(mark[2])}})
 
 
 def _finish_skipped(backend, result: LoadResult, previous: str, started: float) -> None:
@@ -315,6 +330,7 @@ def _load_file_row(result: LoadResult) -> dict:
         "source_file": result.source_file,
         "file_sha256": result.file_sha256,
         "file_stat": result.file_fingerprint,
+        "prior_state": result.prior_state,
         "status": result.status,
         "rows_read": result.rows_read,
         "rows_written": result.rows_written,

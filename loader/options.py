@@ -78,6 +78,7 @@ class LoadOptions:
     # file holding one; read and compiled here (data_contract.py); None for none.
     contract: dict | str | None = None
     payload_drift: bool = True  # profile the payload keys (read/profile.py, drift.py)
+    history: bool = True  # keep replaced and deleted versions (raw.<table>__history)
     spelling: InitVar[str] = "cli"
 
     def __post_init__(self, spelling: str) -> None:

@@ -46,7 +46,8 @@ class SourceConfig:
 
 
 _KEYS = ("name", "table", "files", "id_field", "updated_field", "incremental", "shape",
-         "strategy", "snapshot_min_ratio", "contract", "payload_drift")
+         "strategy", "snapshot_min_ratio", "contract", "payload_drift",
+         "history")
 # The file format and its reader's settings: passed to LoadOptions, which checks them.
 _FORMAT_KEYS = ("format", "delimiter", "encoding", "sheet", "header_row", "json_path",
                 "null_values", "types")
@@ -95,10 +96,10 @@ def _source(entry, where: str, config_dir: Path) -> SourceConfig:
             if key == "updated_field" and value is None:
                 continue
             raise ConfigError(f"{where}: {key} must be a non-empty text, not {value!r}")
-    for key, default in (("incremental", False), ("payload_drift", True)):
+    for key, default in (("incremental", False), ("payload_drift", True), ("history", True)):
         if not isinstance(entry.get(key, default), bool):
             raise ConfigError(f"{where}: {key} must be true or false, not {entry[key]!r}")
-    incremental = entry.get("incremental", False)
+    incremental, history = entry.get("incremental", False), entry.get("history", True)
     files = entry["files"]
     if Path(files).is_absolute() or ".." in Path(files).parts:
         raise ConfigError(f"{where}: files {files!r} must be a pattern inside --data-dir",
@@ -110,7 +111,7 @@ def _source(entry, where: str, config_dir: Path) -> SourceConfig:
             shape=entry.get("shape", "auto"), strategy=entry.get("strategy", "upsert"),
             snapshot_min_ratio=entry.get("snapshot_min_ratio", 0.5),
             contract=_contract_path(entry.get("contract"), config_dir), spelling="pipeline",
-            payload_drift=entry.get("payload_drift", True),
+            payload_drift=entry.get("payload_drift", True), history=history,
             **{key: entry[key] for key in _FORMAT_KEYS if key in entry},
         )
     except LoaderError as exc:

@@ -79,7 +79,7 @@ SOURCES = (  # pipeline.yml's sources, in its order
     ("enrollments", "updated_at"), ("submissions", None),
 )
 MB = 1 << 20
-GROUPS = ("loader", "contract", "drift", "ctas", "dlt", "pg", "dbt", "formats")
+GROUPS = ("loader", "contract", "drift", "history", "ctas", "dlt", "pg", "dbt", "formats")
 
 
 # ----------------------------------------------------------------- child side
@@ -103,7 +103,8 @@ def child(spec: dict) -> dict:
                               incremental=spec.get("incremental", False),
                               source_name=spec.get("source_name"),
                               contract=spec.get("contract"),
-                              payload_drift=spec.get("payload_drift", True))
+                              payload_drift=spec.get("payload_drift", True),
+                              history=spec.get("history", True))
         start, cpu = time.perf_counter(), time.process_time()
         r = load_file(spec["file"], options, target)
         seconds = time.perf_counter() - start
@@ -310,21 +311,15 @@ class Bench:
         db = self.work / f"{label}-{n}.duckdb"
         files = {"first": d["file"], "skip": d["file"], "force": d["file"],
                  "copy": d["copy"], "1pct": d["1pct"]}
-        results: dict = {step: [] for step in LOADER_STEPS}
+        # Skip, force and copy leave raw as the first load left it, so the
+        # 1%-changed load meets the same state.
         try:
-            for _ in range(self.args.runs):
-                # A fresh database per run; skip, force and copy leave raw as the
-                # first load left it, so the 1%-changed load meets the same state.
-                _remove_db(db)
-                for step in LOADER_STEPS:
-                    results[step].append(self._load(files[step], db, src=src, env=env,
-                                                    force=step == "force"))
+            results = self._series(db, {step: (files[step], {
+                "src": src, "env": env, "force": step == "force"}) for step in LOADER_STEPS})
         except Exception as exc:  # noqa: BLE001 - reported, the bench goes on
             for step in LOADER_STEPS:
                 self.failed(n, f"{label}_{step}", "duckdb", exc)
             return
-        finally:
-            _remove_db(db)
         notes = {
             "first": "fresh database",
             "skip": "same file, no flag: file-hash skip",
@@ -370,10 +365,88 @@ class Bench:
                     records_profiled=profile[-1]["records_profiled"],
                     reason="CPU seconds in KeyProfile.add_chunk while the file is read")
 
+    def _series(self, db: Path, steps: dict, runs: int | None = None) -> dict:
+        """Per run (default --runs): a fresh database, then each step's load, (file,
+        options), in order; the results per step. The database is removed afterwards."""
+        results: dict = {step: [] for step in steps}
+        try:
+            for _ in range(runs or self.args.runs):
+                _remove_db(db)
+                for step, (file, options) in steps.items():
+                    results[step].append(self._load(file, db, **options))
+        finally:
+            _remove_db(db)
+        return results
+
     def _load(self, file: Path, db: Path, src=None, env=None, force=False, **kw) -> dict:
         spec = {"kind": "load", "target": "duckdb", "config": {"path": str(db)},
                 "file": str(file), "force": force, "src": src, **kw}
         return self.child(spec, env=env)
+
+    # -- 1b. what history costs ------------------------------------------------------------------
+    def history(self, n: int, d: dict) -> None:
+        """First and 1%-changed loads with history kept and with `history: false`,
+        back to back; then the history's size after 10 follow-up batches of 1%."""
+        configs = [(True, "history"), (False, "no_history")]
+        results_of: dict = {label: {"first": [], "1pct": []} for _, label in configs}
+        try:
+            self._series(self.work / f"warm-up-{n}.duckdb", {"first": (d["file"], {})}, 1)
+            for run in range(self.args.runs):  # alternating which goes first
+                for kept, label in configs[::-1 if run % 2 else 1]:
+                    one = self._series(self.work / f"{label}-{n}.duckdb", {
+                        step: (d[key], {"history": kept})
+                        for step, key in (("first", "file"), ("1pct", "1pct"))}, 1)
+                    for step, results in one.items():
+                        results_of[label][step] += results
+        except Exception as exc:  # noqa: BLE001 - reported, the bench goes on
+            for _, label in configs:
+                for step in ("first", "1pct"):
+                    self.failed(n, f"loader_{step}_{label}", "history", exc)
+            return
+        for kept, label in configs:
+            for step, results in results_of[label].items():
+                self.record(n, f"loader_{step}_{label}", "history", results, nbytes=d["bytes"],
+                            reason=f"{step} load, history {'kept' if kept else 'off'}",
+                            rows_written=results[-1].get("rows_written"))
+        self.notes[f"history_size_{n}"] = self._history_size(n, d)
+
+    def _history_size(self, n: int, d: dict, batches: int = 10) -> dict:
+        """raw and raw.canvas_submissions__history after a first load and `batches`
+        follow-up batches, each changing another 1% of the records."""
+        import duckdb
+
+        db = self.work / f"history-size-{n}.duckdb"
+        _remove_db(db)
+        try:
+            self._load(d["file"], db)
+            previous = d["file"]
+            for k in range(batches):
+                # Each batch changes another 1% and keeps the earlier changes.
+                follow_up = d["dir"] / f"canvas_submissions_follow_up_{k}.jsonl"
+                if not follow_up.exists():
+                    _one_percent_changed(previous, follow_up, offset=k)
+                self._load(follow_up, db)
+                previous = follow_up
+            con = duckdb.connect(str(db), read_only=True)
+            try:
+                sizes = {table: con.execute(
+                    f"select count(*), coalesce(sum(strlen(cast(payload as varchar))), 0) "
+                    f"from raw.{table}").fetchone()
+                    for table in ("canvas_submissions", "canvas_submissions__history")}
+            finally:
+                con.close()
+            size = {"batches": batches, "raw_rows": sizes["canvas_submissions"][0],
+                    "raw_payload_mb": round(sizes["canvas_submissions"][1] / MB, 1),
+                    "history_rows": sizes["canvas_submissions__history"][0],
+                    "history_payload_mb": round(
+                        sizes["canvas_submissions__history"][1] / MB, 1),
+                    "database_mb": round(db.stat().st_size / MB, 1)}
+        finally:
+            _remove_db(db)
+        print(f"  n={n:>10,} history after {batches} batches of 1%: "
+              f"{size['history_rows']:,} rows, {size['history_payload_mb']} MB of payload "
+              f"(raw: {size['raw_rows']:,} rows, {size['raw_payload_mb']} MB)", flush=True)
+        return size
 
     def _fresh_db_runs(self, n: int, name: str, db: Path, work) -> list | None:
         """--runs of work() (a child's result), each on a fresh DuckDB file db; None
@@ -635,6 +708,8 @@ class Bench:
                                     src=str(Path(self.args.before).resolve()))
                 if "contract" in only:
                     self.contract(n, d)
+                if "history" in only:
+                    self.history(n, d)
                 if "ctas" in only:
                     self.ctas(n, d)
                 if "dlt" in only:
@@ -666,6 +741,8 @@ class Bench:
                 "issue's ~300 bytes",
             ],
             "results": self.rows,
+            "history_size": {k.rsplit("_", 1)[1]: v for k, v in self.notes.items()
+                             if k.startswith("history_size_")},
             "targets": targets(self.rows, self.args.n),
         }
         return report
@@ -729,6 +806,12 @@ def targets(rows: list[dict], ns: list[int]) -> list[dict]:
         check(n, "CSV first load <= 2x DuckDB read_csv CTAS",
               ratio(get(n, "loader_csv_first"), get(n, "duckdb_read_csv_ctas")), 2.0, "max",
               "loader_csv_first / duckdb_read_csv_ctas")
+        check(n, "first load with history <= 1.05x without",
+              ratio(get(n, "loader_first_history"), get(n, "loader_first_no_history")), 1.05,
+              "max", "loader_first_history / loader_first_no_history")
+        check(n, "1%-changed load with history <= 1.15x without",
+              ratio(get(n, "loader_1pct_history"), get(n, "loader_1pct_no_history")), 1.15,
+              "max", "loader_1pct_history / loader_1pct_no_history")
         rss = [r.get("peak_rss_mb") for r in rows
                if r["n"] == n and r["status"] == "ok" and r["contender"].startswith("loader_")]
         check(n, "loader peak RSS < 500 MB (every format)", max(rss) if rss else None, 500,
@@ -825,13 +908,13 @@ def _copy_db(src: Path, dst: Path) -> None:
         shutil.copyfile(str(src) + ".wal", str(dst) + ".wal")
 
 
-def _one_percent_changed(src: Path, dst: Path) -> None:
-    """Every 100th line (from the 50th) with `excused` flipped and `attempt` + 1."""
+def _one_percent_changed(src: Path, dst: Path, offset: int = 50) -> None:
+    """Every 100th line (from the offset-th) with `excused` flipped and `attempt` + 1."""
     import orjson
 
     with open(src, "rb") as fin, open(dst, "wb") as fout:
         for number, line in enumerate(fin, start=1):
-            if number % 100 == 50:
+            if number % 100 == offset % 100:
                 envelope = orjson.loads(line)
                 record = envelope.get("value", envelope)  # CD2: the record is the value
                 record["excused"] = not record.get("excused")

@@ -185,6 +185,17 @@ _LOADER_ANSWERS: list[tuple[str, list[str], list[tuple]]] = [
       ("watermark",), ("load_reject",)]),
     ("select started_at from meta.job_run", ["started_at"], [(_NOW,)]),
     ("and file_stat =", ["load_id", "file_sha256"], []),
+    # loader rollback: the load to undo, then no later loads of its table.
+    ("prior_state, ended_at from meta.load_file where load_id",
+     ["load_id", "source_name", "target_table", "status", "source_file", "prior_state",
+      "ended_at"],
+     [("load-1", "canvas_users", "raw.canvas_users", "success", "canvas_users.jsonl",
+       '{"history":true,"ingested_at":"2026-01-12T06:00:00",'
+       '"watermark":{"last_updated_at":"2026-01-11T08:00:00","load_id":"load-0",'
+       '"updated_at":"2026-01-11T09:00:00.5"}}', _NOW)]),
+    ("prior_state, ended_at from meta.load_file where target_table",
+     ["load_id", "source_name", "target_table", "status", "source_file", "prior_state",
+      "ended_at"], []),
     ("load_id, rows_read from meta.load_file", ["load_id", "rows_read"],
      [("earlier-1", 100), ("earlier-2", 100)]),
     ("key_path, json_type from meta.payload_key", ["key_path", "json_type"],
@@ -228,7 +239,7 @@ _OFFLINE_CONFIG = {
 def record_loader_statements(config: dict | None = None) -> list[Statement]:
     """Every statement `loader load` (incremental, with a bad line), `loader status`,
     `loader run`'s freshness and volume checks and audit read, and `loader report`'s
-    reads would send to SQL Server, in order."""
+    reads and `loader rollback` would send to SQL Server, in order."""
     from loader.backends.sqlserver import backend as sqlserver
     from loader.dbt_build import DbtOutcome
     from loader.load import load_file
@@ -239,6 +250,7 @@ def record_loader_statements(config: dict | None = None) -> list[Statement]:
     from loader.run import RunReport, record_checks
     from loader.staged_keys import read_staged_keys
     from loader.status import collect, reading
+    from loader.versions.rollback import rollback
 
     target = Target(name="sqlserver", type="sqlserver", config=config or dict(_OFFLINE_CONFIG))
     conn = RecordingConnection(loader_responder)
@@ -260,6 +272,7 @@ def record_loader_statements(config: dict | None = None) -> list[Statement]:
                       staged)
         with reading(target, 1) as backend:
             read_history(backend)
+        rollback(target, "load-1", lock_timeout=1)
     return conn.statements
 
 

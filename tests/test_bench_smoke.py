@@ -12,6 +12,8 @@ from conftest import PROJECT_DIR
 CONTENDERS = {
     "loader_first", "loader_skip", "loader_force", "loader_copy", "loader_1pct",
     "loader_contract_first", "duckdb_read_json_objects_ctas",
+    "loader_first_history", "loader_1pct_history", "loader_first_no_history",
+    "loader_1pct_no_history",
     "dlt_default_first", "dlt_default_rerun", "dlt_parquet_first", "dlt_parquet_rerun",
     "postgres_loader_first", "postgres_copy",
     "dbt_full_refresh", "dbt_incremental_1pct", "dbt_nothing_new",
@@ -50,6 +52,9 @@ def test_bench_smoke_writes_every_contender(tmp_path):
     assert rows["loader_contract_first"]["rows_written"] == \
         rows["loader_first"]["rows_written"] - 2
     assert report["data"]["2000"]["bytes_per_line"] > 0
+    # 10 follow-up batches, each changing another 1%: 10% of the records superseded.
+    assert report["history_size"]["2000"]["history_rows"] == 200
+    assert rows["loader_1pct_history"]["rows_written"] == 20
     assert any(t["status"] in ("PASS", "FAIL") for t in report["targets"])
     drift = {t["target"]: t for t in report["targets"] if "payload-key" in t["target"]}
     assert {t["status"] for t in drift.values()} <= {"PASS", "FAIL"} and len(drift) == 2

@@ -96,7 +96,10 @@ def _broken(tmp_path: Path, edit) -> Path:
      "raw_columns needs"),
     (lambda v: v["canvas_contract"]["meta_tables"]["watermark"].append(["x"]),
      "meta_tables needs"),
-], ids=["no-var", "no-engine", "no-type", "no-family", "not-null-not-bool", "bad-meta"])
+    (lambda v: v["canvas_contract"]["history_columns"].append(["x"]),
+     "history_columns needs"),
+], ids=["no-var", "no-engine", "no-type", "no-family", "not-null-not-bool", "bad-meta",
+        "bad-history"])
 def test_contract_broken_declaration_is_a_config_error(tmp_path, edit, message):
     with pytest.raises(ConfigError, match=re.escape(message)):
         contract.load_contract(_broken(tmp_path, edit))
@@ -120,9 +123,8 @@ _OFFLINE_PROFILE_ENV = {
 }
 
 
-@pytest.mark.parametrize("target", contract.ENGINES)
-def test_contract_dbt_macros_render_what_the_module_gives(target, tmp_path, monkeypatch):
-    """What the on-run-start hook would create, rendered without a database."""
+def compile_inline(code: str, target: str, tmp_path: Path, monkeypatch) -> str:
+    """`dbt compile --inline code` for target, without a database: the compiled SQL."""
     pytest.importorskip(f"dbt.adapters.{target}")
     from dbt.cli.main import dbtRunner
 
@@ -135,12 +137,18 @@ def test_contract_dbt_macros_render_what_the_module_gives(target, tmp_path, monk
     monkeypatch.setenv("DBT_LOG_PATH", str(tmp_path / "dbt_logs"))
     monkeypatch.chdir(tmp_path)
     res = dbtRunner().invoke([
-        "compile", "--inline", _RENDER, "--target", target, "--no-populate-cache", "--quiet",
+        "compile", "--inline", code, "--target", target, "--no-populate-cache", "--quiet",
         "--project-dir", str(PROJECT_DIR), "--profiles-dir", str(profiles),
         "--target-path", str(tmp_path / "target"),
     ])
     assert res.success, f"dbt compile --inline failed: {res.exception}"
-    rendered = json.loads(res.result.results[0].node.compiled_code)
+    return res.result.results[0].node.compiled_code
+
+
+@pytest.mark.parametrize("target", contract.ENGINES)
+def test_contract_dbt_macros_render_what_the_module_gives(target, tmp_path, monkeypatch):
+    """What the on-run-start hook would create, rendered without a database."""
+    rendered = json.loads(compile_inline(_RENDER, target, tmp_path, monkeypatch))
 
     declared = _declared()
     assert rendered["schema"] == contract.META_SCHEMA
@@ -154,6 +162,8 @@ def test_contract_dbt_macros_render_what_the_module_gives(target, tmp_path, monk
                 for t, cols in contract.meta_tables(target).items()}
     raw = [f"{c} {ty}" for c, ty in contract.raw_table_columns(target)]
     expected.update({("raw", t): raw for t in RAW_TABLES})
+    history = [f"{c} {ty}" for c, ty in contract.history_table_columns(target)]
+    expected.update({("raw", contract.history_name(t)): history for t in RAW_TABLES})
     assert wanted == expected
 
 
@@ -185,12 +195,15 @@ def _assert_follows_the_contract(tables: dict, engine: str, side: str) -> None:
     raw = [(c, ty, "NO" if ty.endswith(" not null") else "YES")
            for c, ty in contract.raw_table_columns(engine)]
     declared.update({("raw", t): raw for t in RAW_TABLES})
+    history = [(c, ty, "NO" if ty.endswith(" not null") else "YES")
+               for c, ty in contract.history_table_columns(engine)]
+    declared.update({("raw", contract.history_name(t)): history for t in RAW_TABLES})
     families = contract.raw_type_families()
     for key, columns in tables.items():
         assert key in declared, f"{side} created {key}, which the contract does not declare"
         got = [(c, _base_type(dt), nullable) for c, dt, nullable, *_ in columns]
         assert got == [(c, _base_type(ty), n) for c, ty, n in declared[key]], (side, key)
-        if key[0] == "raw":
+        if key[0] == "raw" and not key[1].endswith(contract.HISTORY_SUFFIX):
             for column, data_type, *_ in columns:
                 assert any(k in data_type for k in families[column]), (side, key, column)
 
@@ -214,6 +227,7 @@ def test_contract_loader_and_dbt_create_the_same_tables(env):
     _assert_follows_the_contract(by_dbt, env.engine, "dbt")
     declared_meta = {(contract.META_SCHEMA, t) for t in contract.meta_tables(env.engine)}
     raw_tables = {("raw", t) for t in RAW_TABLES}
+    raw_tables |= {("raw", contract.history_name(t)) for t in RAW_TABLES}
     assert set(by_dbt) == declared_meta | raw_tables
     # Today the loader creates four of the seven meta tables (its own
     # META_TABLES), dbt all seven: every table the loader creates must be one

@@ -19,7 +19,10 @@ re-insert) mixed with upserts, and submissions may be soft-deleted
 (`workflow_state: deleted`) in either shape. Strategies: each source is loaded
 as upsert, append (an id already in raw is never rewritten) or snapshot (live
 ids absent from a file without rejects are deleted; the size guard is off,
-snapshot_min_ratio 0, it has tests of its own), drawn per example.
+snapshot_min_ratio 0, it has tests of its own), drawn per example. Rollbacks:
+after a batch, `loader rollback` may undo the latest load of a source (or, with
+--cascade, the one before it too); the rolled-back files are moved out of the
+data directory, and the model of raw goes back to its state before those loads.
 
 After each batch: `loader run --no-build` (the real pipeline: every file of
 pipeline.yml, in name order), raw compared with a model of the load rules,
@@ -169,6 +172,8 @@ MIXED = {"users": "snapshot", "courses": "append", "assignments": "snapshot",
 BATCHES = st.lists(st.fixed_dictionaries({
     **{e: _items(e) for e in ENTITIES},
     "cd2": st.sets(st.sampled_from(ENTITIES)),  # the files written as CD2 envelopes
+    # after the batch: roll back the source's latest load (0) or the two latest (1)
+    "rollback": st.one_of(st.none(), st.tuples(st.sampled_from(ENTITIES), st.integers(0, 1))),
 }), min_size=2, max_size=3)
 
 # The named cases, always run: a fact before its dimension, a re-send, changes,
@@ -232,6 +237,11 @@ EXPLICIT_DELETES = [
      "submissions": [("rec", submission(1, 0, 1, 1, "graded", 7.5, "2026-09-15T14:00:00Z"))],
      "cd2": {"courses"}},
 ]
+# Rollbacks between batches: the latest users load (a changed and an added user
+# whose identities collide), then the latest two submissions loads (--cascade).
+EXPLICIT_ROLLBACKS = [{**EXPLICIT[0], "rollback": ("assignments", 0)},
+                      {**EXPLICIT[1], "rollback": ("users", 0)},
+                      {**EXPLICIT[2], "rollback": ("submissions", 1)}]
 META_TS = "2026-09-01T10:00:00Z"  # meta.ts of the CD2 upserts
 
 
@@ -261,12 +271,16 @@ class RawModel:
         self.watermark: datetime | None = None
         self.loaded: set[str] = set()
         self.latest_sha: str | None = None
+        # per load applied: (sha, rows, watermark and latest sha before)
+        self.undo: list[tuple] = []
 
     def load(self, data: bytes, ops: list[dict], has_rejects: bool = False) -> None:
         sha = hashlib.sha256(data).hexdigest()
         if sha == self.latest_sha or (sha in self.loaded and self.strategy != "snapshot"):
             return
         self.loaded.add(sha)
+        self.undo.append((sha, {k: list(v) for k, v in self.rows.items()}, self.watermark,
+                          self.latest_sha))
         self.latest_sha = sha
         latest, deletes = {}, {}
         for op in ops:
@@ -289,6 +303,12 @@ class RawModel:
         stamps = [u for u in written if u is not None]
         if stamps and (self.watermark is None or max(stamps) > self.watermark):
             self.watermark = max(stamps)
+
+    def rollback(self, sha: str) -> None:
+        """Undo the latest load (whose file had this content)."""
+        top, self.rows, self.watermark, self.latest_sha = self.undo.pop()
+        assert top == sha, "the database's latest load is not the model's"
+        self.loaded.discard(sha)
 
     def _upsert(self, op: dict, deletes: dict):
         """The change time written, or None when not written."""
@@ -383,6 +403,24 @@ def _assert_raw_matches(env, models: dict) -> None:
         assert (mark[0][0] if mark else None) == model.watermark, entity
 
 
+def _rollback(env, data, entity: str, depth: int, model: RawModel) -> None:
+    """`loader rollback` of the source's latest load (depth 0) or of the one before
+    it with --cascade (depth 1); its files (and copies of them) leave the data dir."""
+    loads = env.query("select load_id, file_sha256 from meta.load_file "
+                      "where target_table = ? and status = 'success' "
+                      "order by ended_at desc, load_id", (f"raw.canvas_{entity}",))
+    if len(loads) <= depth:
+        return
+    release_inprocess_duckdb()
+    env.cli("rollback", loads[depth][0], *(["--cascade"] if depth else []), "--lock-timeout", 30)
+    shas = {sha for _, sha in loads[:depth + 1]}
+    for load_id, sha in loads[:depth + 1]:
+        model.rollback(sha)
+    for path in sorted(data.glob(f"*/canvas_{entity}.jsonl")):
+        if hashlib.sha256(path.read_bytes()).hexdigest() in shas:
+            path.rename(path.with_name(f"rolled_back_{path.name}"))
+
+
 def _assert_incremental_equals_full_refresh(env, batch_number: int) -> None:
     dbt_build_ok(env, "build")
     incremental = {t: table_rows(env, t) for t in CURATED + MARTS}
@@ -416,6 +454,7 @@ def _pipeline_with(path, strategies: dict):
 @example(batches=EXPLICIT, strategies=ALL_UPSERT)
 @example(batches=EXPLICIT_DELETES, strategies=ALL_UPSERT)
 @example(batches=EXPLICIT_DELETES, strategies=MIXED)
+@example(batches=EXPLICIT_ROLLBACKS, strategies=MIXED)
 @given(batches=BATCHES, strategies=STRATEGIES)
 def test_incremental_property_raw_latest_and_build_equals_full_refresh(env, batches,
                                                                        strategies):
@@ -435,3 +474,8 @@ def test_incremental_property_raw_latest_and_build_equals_full_refresh(env, batc
                 "--config", config, expect=1 if failed else 0)
         _assert_raw_matches(env, models)
         _assert_incremental_equals_full_refresh(env, number)
+        if batch.get("rollback"):  # cur and mart hold the load now: undo it
+            entity, depth = batch["rollback"]
+            _rollback(env, data, entity, depth, models[entity])
+            _assert_raw_matches(env, models)
+            _assert_incremental_equals_full_refresh(env, number)

@@ -4,7 +4,7 @@ Layers, top to bottom (a module may import its own layer and the ones below):
 
     cli
     run, status                       a run; the operations view
-    load, pipeline                    a load as stages in order; pipeline.yml
+    load, pipeline, versions          a load as stages in order; pipeline.yml; rollback
     read, backends, audit, ...        the stages: read, stage + apply, audit
     options, profiles                 what a load is asked; the dbt profile
     contract, identifiers, ...        the table contract; names; ground floor
@@ -21,7 +21,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "loader"
 LAYERS = [
     {"cli"},
     {"run", "status", "summary", "report"},
-    {"load", "pipeline"},
+    {"load", "pipeline", "versions"},
     {"read", "backends", "audit", "report_data", "checks", "drift", "dbt_build",
      "simulate", "extract", "staged_keys"},
     {"options", "profiles", "data_contract"},

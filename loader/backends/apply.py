@@ -23,6 +23,7 @@ from datetime import datetime
 
 from ..errors import SnapshotTooSmall
 from ..faults import crash_point
+from . import history
 
 
 @dataclass
@@ -38,6 +39,7 @@ class LoadSpec:
     incremental: bool
     strategy: str = "upsert"  # upsert | append | snapshot (options.STRATEGY_NAMES)
     snapshot_min_ratio: float = 0.5
+    history: str | None = None  # the quoted raw.<name>__history, None: keep no history
 
 
 @dataclass
@@ -72,6 +74,8 @@ class ApplyResult:
     skipped_existing: int = 0  # append: ids already in raw, not written
     snapshot_deleted: int = 0  # snapshot: live ids absent from the file, marked deleted
     snapshot_kept: int = 0  # snapshot with rejected lines: absent ids not deleted
+    prior_watermark: tuple | None = None  # the watermark row before (history.py)
+    history_kept: bool = True  # replaced and deleted versions went to history
 
     @property
     def written(self) -> int:
@@ -83,11 +87,13 @@ def apply(backend, staged, spec: LoadSpec) -> ApplyResult:
     deletes = staged.reader.deletes
     absent = kept = 0
     if staged.first_load is not None:  # raw was empty: nothing absent, nothing existing
+        prior_watermark = history.watermark_row(backend, spec.source_name)
         counts = staged.first_load.apply(backend, staged, spec)
         if deletes:
             backend.stage_deletes(deletes)
     else:
         backend.lock_source(spec.source_name)
+        prior_watermark = history.watermark_row(backend, spec.source_name)
         backend.stage_deletes(deletes)
         if spec.strategy == "snapshot":
             check_snapshot_size(backend, spec)
@@ -116,6 +122,8 @@ def apply(backend, staged, spec: LoadSpec) -> ApplyResult:
         skipped_existing=skipped_existing,
         snapshot_deleted=int(absent),
         snapshot_kept=int(kept),
+        prior_watermark=prior_watermark,
+        history_kept=spec.history is not None,
     )
 
 
@@ -190,6 +198,7 @@ def mark_deleted(backend, spec: LoadSpec, ingested_at) -> tuple[int, int]:
         f"from {raw} inner join _deletes as d on d.id = {raw}.id where {match}"
     ).fetchall()[0]
     if marked:
+        history.keep_deleted(backend, spec, ingested_at, match)
         backend.execute(
             f"update {raw} set deleted_at = coalesce((select d.deleted_at from _deletes as d "
             f"where d.id = {raw}.id), {p}), ingested_at = {p}, source_file = {p}, "
@@ -244,6 +253,7 @@ def upsert(backend, staged, spec: LoadSpec) -> ApplyCounts:
         "max(record_updated_at) from _changes"
     ).fetchall()[0]
     if updated:
+        history.keep_replaced(backend, spec, ingested_at)
         backend.execute(
             f"delete from {raw} where id in (select id from _changes where existed = 1)")
     if inserted or updated:

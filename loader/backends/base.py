@@ -139,6 +139,11 @@ class Backend(ABC):
                 "Load into a new table, or rename the existing one out of the way",
             )
 
+    def ensure_history(self, schema: str, name: str) -> None:
+        """raw.<name>__history (backends/history.py), when missing."""
+        self.create_table(schema, contract.history_name(name),
+                          contract.history_table_columns(self.engine))
+
     def _is_base_table(self, schema: str, name: str) -> bool:
         """Not a view (a view's missing columns are the database's to refuse, on write)."""
         kind = self.scalar(

@@ -93,14 +93,17 @@ def simulate(out_dir, seed, students, courses, assignments_per_course, submissio
               help="JSON Schema file (.json/.yml) every record must meet; others are rejected.")
 @click.option("--payload-drift/--no-payload-drift", default=True, show_default=True,
               help="Profile the payload's keys and log keys added, removed or retyped.")
+@click.option("--history/--no-history", default=True, show_default=True,
+              help="Keep the versions this load replaces or deletes (raw.<table>__history; "
+                   "`loader rollback` needs them).")
 @lock_timeout_option(60.0, "Seconds to wait for another load of the same source.")
 @silent_option()
 @target_options
 @handle_errors
 def load(file, table, id_field, source_name, incremental, updated_field, max_rejects, force,
          shape, file_format, delimiter, encoding, sheet, header_row, json_path, strategy,
-         allow_shrink, contract, payload_drift, lock_timeout, silent, target_name, profiles_dir,
-         project_dir):
+         allow_shrink, contract, payload_drift, history, lock_timeout, silent, target_name,
+         profiles_dir, project_dir):
     """Load one file or DAP job directory into a raw table: JSONL, CSV/TSV, a JSON
     array or a spreadsheet.
 
@@ -119,6 +122,7 @@ def load(file, table, id_field, source_name, incremental, updated_field, max_rej
         strategy=strategy, snapshot_min_ratio=0.0 if allow_shrink else 0.5,
         contract=str(contract) if contract else None,
         payload_drift=payload_drift,
+        history=history,
     )
     target, _ = resolve_target(target_name, profiles_dir, project_dir)
     size = file.stat().st_size if str(file) != "-" and file.is_file() else None

@@ -51,6 +51,16 @@
     {{ return(spec) }}
 {% endmacro %}
 
+{#- [(column, logical type, not null)] of a history table: the raw columns,
+    then the contract's history_columns (raw.<table>__history). -#}
+{% macro _audit_history_table_spec() %}
+    {%- set spec = _audit_raw_table_spec() -%}
+    {%- for column, logical, not_null, family in _audit_contract()['history_columns'] -%}
+        {%- do spec.append((column, logical, not_null)) -%}
+    {%- endfor -%}
+    {{ return(spec) }}
+{% endmacro %}
+
 {#- The raw tables: every table of the `canvas` source (contract section 2:
     canvas_users, _courses, _enrollments, _assignments, _submissions), so a
     source added to the YAML gets its empty table too. A list of

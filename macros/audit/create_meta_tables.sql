@@ -174,8 +174,14 @@
         {%- do raw_definitions.append(
             column ~ ' ' ~ types[logical] ~ (' not null' if not_null else '')) -%}
     {%- endfor -%}
+    {%- set history_definitions = [] -%}
+    {%- for column, logical, not_null in _audit_history_table_spec() -%}
+        {%- do history_definitions.append(
+            column ~ ' ' ~ types[logical] ~ (' not null' if not_null else '')) -%}
+    {%- endfor -%}
     {%- for schema, table in _audit_raw_tables() -%}
         {%- do wanted.append((schema, table, raw_definitions)) -%}
+        {%- do wanted.append((schema, table ~ '__history', history_definitions)) -%}
     {%- endfor -%}
     {{ return(wanted) }}
 {% endmacro %}

@@ -8,6 +8,9 @@
         another course, reaches every submission that points to it).
     Both watermarks only move forward (raw contract), so after any sequence
     of loads the incremental table equals a --full-refresh build.
+    After `loader rollback`, an assignment version it removed also counts as
+    changed (rolled_back_assignments, from raw.canvas_assignments__history);
+    one it restored has a new ingested_at anyway.
 
     The incremental run selects the two sets apart, so that only the new
     payloads are parsed (an OR across the join filtered after parsing every
@@ -73,6 +76,20 @@ assignments as (
 
     ),
 
+    -- assignments whose version `loader rollback` removed since: the ones it
+    -- restored are in changed_assignments too, the ones it removed only here
+    rolled_back_assignments as (
+
+        select {{ to_bigint('rolled_back.id') }} as assignment_id
+        from {{ canvas_history('canvas_assignments') }} as rolled_back
+        where
+            rolled_back.change_kind = 'rolled_back'
+            and {{ ingested_after_watermark(
+                'rolled_back.superseded_at', this_column='assignment_ingested_at'
+            ) }}
+
+    ),
+
     {% if var('since_ingested_at', none) %}
 
         reassigned_submissions as (
@@ -84,9 +101,15 @@ assignments as (
             from submissions
             where
                 not ({{ ingested_after_watermark('submissions.ingested_at') }})
-                and submissions.assignment_id in (
-                    select changed_assignments.assignment_id
-                    from changed_assignments
+                and (
+                    submissions.assignment_id in (
+                        select changed_assignments.assignment_id
+                        from changed_assignments
+                    )
+                    or submissions.assignment_id in (
+                        select rolled_back_assignments.assignment_id
+                        from rolled_back_assignments
+                    )
                 )
 
         ),
@@ -100,13 +123,22 @@ assignments as (
                     existing_facts.{{ column }}{% if not loop.last %},{% endif %}
                 {%- endfor %}
             from {{ this }} as existing_facts
-            inner join changed_assignments
-                on existing_facts.assignment_id = changed_assignments.assignment_id
-            where not exists (
-                select 1
-                from new_submissions
-                where new_submissions.submission_id = existing_facts.submission_id
-            )
+            where
+                (
+                    existing_facts.assignment_id in (
+                        select changed_assignments.assignment_id
+                        from changed_assignments
+                    )
+                    or existing_facts.assignment_id in (
+                        select rolled_back_assignments.assignment_id
+                        from rolled_back_assignments
+                    )
+                )
+                and not exists (
+                    select 1
+                    from new_submissions
+                    where new_submissions.submission_id = existing_facts.submission_id
+                )
 
         ),
 

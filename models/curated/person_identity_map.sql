@@ -9,7 +9,8 @@
     rebuilds every user whose identity values collide with a changed user's
     new OR previous values (a user that moves away from a shared sis_user_id
     clears the flag of the one left behind). Counts are taken over all users,
-    so the result equals a full refresh. -#}
+    so the result equals a full refresh. A user whose version `loader
+    rollback` removed counts as changed too (its previous values). -#}
 {{
     config(
         unique_key='user_id',
@@ -61,8 +62,11 @@ normalized_users as (
             identity_map.sis_user_id,
             identity_map.normalized_login_id
         from {{ this }} as identity_map
-        inner join changed_users
-            on identity_map.user_id = changed_users.user_id
+        where
+            identity_map.user_id in (select changed_users.user_id from changed_users)
+            -- users whose version `loader rollback` removed: their identity
+            -- values are gone too (drop_rolled_back_rows deletes their rows)
+            or identity_map.load_id in ({{ rolled_back_loads() }})
 
     ),
 

@@ -2,7 +2,7 @@ with
 
 source as (
 
-    select * from {{ source('canvas', 'canvas_assignments') }}
+    select * from {{ canvas_source('canvas_assignments') }}
 
 ),
 

@@ -2,7 +2,7 @@ with
 
 source as (
 
-    select * from {{ source('canvas', 'canvas_submissions') }}
+    select * from {{ canvas_source('canvas_submissions') }}
 
 ),
 

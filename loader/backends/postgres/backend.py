@@ -95,6 +95,13 @@ class PostgresBackend(Backend):
         for column, unique in (("id", True), ("ingested_at", False)):
             self._ensure_index(schema, name, column, unique)
 
+    def ensure_history(self, schema: str, name: str) -> None:
+        """The history table plus indexes for `loader history` (id) and
+        `loader rollback` (superseded_by)."""
+        super().ensure_history(schema, name)
+        for column in ("id", "superseded_by"):
+            self._ensure_index(schema, contract.history_name(name), column, False)
+
     def _ensure_index(self, schema: str, name: str, column: str, unique: bool) -> None:
         """Checked first, because CREATE INDEX IF NOT EXISTS locks the table (and
         would wait for a running load) even when the index is already there."""

@@ -181,6 +181,14 @@ class SqlServerBackend(Backend):
         self.execute(create_index_sql(schema, name, "id", unique=True))
         self.execute(create_index_sql(schema, name, "ingested_at", unique=False))
 
+    def ensure_history(self, schema: str, name: str) -> None:
+        """The history table plus indexes for `loader history` (id) and
+        `loader rollback` (superseded_by)."""
+        super().ensure_history(schema, name)
+        for column in ("id", "superseded_by"):
+            self.execute(create_index_sql(schema, contract.history_name(name), column,
+                                          unique=False))
+
     # -- dialect bits used by the base class ------------------------------------
     def now_sql(self) -> str:
         return "cast(sysutcdatetime() as datetime2(6))"
@@ -250,9 +258,9 @@ class SqlServerBackend(Backend):
     def upsert(self, staged, spec) -> ApplyCounts:
         """apply.py's steps in one T-SQL batch (tsql.upsert_sql): the clock and the
         watermark stay in T-SQL variables, so no driver rounds them."""
-        cur = self.execute(upsert_sql(spec.raw), (spec.source_name, 1 if spec.incremental else 0,
-                                                  1 if spec.strategy == "append" else 0,
-                                                  spec.source_file, spec.load_id))
+        cur = self.execute(upsert_sql(spec.raw, spec.history),
+                           (spec.load_id, spec.source_name, 1 if spec.incremental else 0,
+                            1 if spec.strategy == "append" else 0, spec.source_file))
         ingested_at, staged_rows, latest, below, inserted, updated, watermark, existing = \
             _result_rows(cur)[0]
         return ApplyCounts(ingested_at=ingested_at, staged=staged_rows, latest=latest,
@@ -268,7 +276,7 @@ class SqlServerBackend(Backend):
 
     def mark_deleted(self, spec, ingested_at) -> tuple[int, int]:
         """apply.mark_deleted's steps in one T-SQL batch (tsql.mark_deleted_sql)."""
-        cur = self.execute(mark_deleted_sql(spec.raw),
+        cur = self.execute(mark_deleted_sql(spec.raw, spec.history),
                            (spec.source_file, spec.load_id, iso_text(ingested_at)))
         marked, by_envelope = _result_rows(cur)[0]
         return int(marked), int(by_envelope)

@@ -178,7 +178,7 @@ def deletes_insert_sql() -> str:
             "values (?, convert(datetime2(6), ?, 121), ?)")
 
 
-def mark_deleted_sql(raw: str) -> str:
+def mark_deleted_sql(raw: str, history: str | None = None) -> str:
     """One batch, apply.mark_deleted's steps. Parameters: source_file, load_id,
     ingested_at (text, style 121). Returns one row: rows marked, of them by an
     envelope delete."""
@@ -197,7 +197,7 @@ from {raw}
 inner join #deletes as deletes
     on deletes.id = {raw}.id
 where {match};
-update {raw}
+{history_deleted_sql(raw, history, match)}update {raw}
 set
     deleted_at = coalesce(deletes.deleted_at, @ingested_at),
     ingested_at = @ingested_at,
@@ -217,9 +217,45 @@ def stage_insert_sql() -> str:
             "values (?, ?, ?, ?, ?)")
 
 
-def upsert_sql(raw: str) -> str:
-    """One batch. Parameters: source_name, incremental (0/1), append (0/1),
-    source_file, load_id.
+def _history_insert_sql(history: str, table: str, kind: str) -> str:
+    """The head of an insert of table's current rows into history: the raw columns,
+    superseded at @ingested_at by @load_id, change_kind the expression kind."""
+    columns = ", ".join(contract.RAW_COLUMNS)
+    selected = ", ".join(f"{table}.{c}" for c in contract.RAW_COLUMNS)
+    return (f"insert into {history} ({columns}, superseded_at, superseded_by, change_kind)\n"
+            f"select\n    {selected},\n    @ingested_at,\n    @load_id,\n    {kind}\n")
+
+
+def history_replaced_sql(raw: str, history: str | None) -> str:
+    """upsert_sql's part of backends/history.keep_replaced: the rows about to be
+    rewritten into history as 'updated', or 'deleted' when the new version is a
+    delete (empty when the load keeps no history)."""
+    if history is None:
+        return ""
+    kind = ("case when exists (select 1 from #deletes as deletes "
+            "where deletes.id = existing.id) then N'deleted' else N'updated' end")
+    return _history_insert_sql(history, "existing", kind) + f"""from {raw} as existing
+inner join #changes as changes
+    on changes.id = existing.id
+where changes.existed = 1;
+"""
+
+
+def history_deleted_sql(raw: str, history: str | None, match: str) -> str:
+    """mark_deleted_sql's part of backends/history.keep_deleted: the rows about to
+    be marked deleted into history as 'deleted', unless this load wrote them."""
+    if history is None:
+        return ""
+    return _history_insert_sql(history, raw, "N'deleted'") + f"""from {raw}
+inner join #deletes as deletes
+    on deletes.id = {raw}.id
+where {match} and ({raw}.load_id is null or {raw}.load_id <> @load_id);
+"""
+
+
+def upsert_sql(raw: str, history: str | None = None) -> str:
+    """One batch. Parameters: load_id, source_name, incremental (0/1), append (0/1),
+    source_file.
 
     Returns one row: ingested_at, staged, latest, below_watermark, inserted,
     updated, watermark_before, skipped_existing. Fills #latest and #changes
@@ -227,6 +263,7 @@ def upsert_sql(raw: str) -> str:
     raw lacks are written (apply.changed_where), the others counted.
     """
     return f"""set nocount on;
+declare @load_id nvarchar(64) = ?;
 declare @ingested_at datetime2(6) = cast(sysutcdatetime() as datetime2(6));
 declare @table_max datetime2(6) = (select max(ingested_at) from {raw});
 if @table_max >= @ingested_at set @ingested_at = dateadd(microsecond, 1, @table_max);
@@ -284,7 +321,7 @@ where
             )
         )
     );
-delete existing
+{history_replaced_sql(raw, history)}delete existing
 from {raw} as existing
 inner join #changes as changes
     on changes.id = existing.id
@@ -297,7 +334,7 @@ select
     changes.record_updated_at,
     @ingested_at,
     ?,
-    ?
+    @load_id
 from #changes as changes;
 select
     @ingested_at as ingested_at,
