@@ -28,6 +28,9 @@ process from wait4), median of --runs runs:
    COPY of the same rows into a table of the raw shape (same indexes).
 5. dbt on DuckDB (all five sources loaded): build --full-refresh, build after
    loading the 1%-changed submissions, build with nothing new.
+6. `loader report` plus headless Chromium's render of the page, on a database
+   `loader run` filled (DuckDB; PostgreSQL when a server starts):
+   scripts/bench_report.py.
 
 Prints a table and the targets (ratios, PASS/FAIL), and writes the JSON to
 --out (bench_results/ by default). Skipped contenders say why.
@@ -517,7 +520,7 @@ class Bench:
                 sizes[n] = {"file_bytes": d["bytes"], "bytes_per_line": round(d["bytes"] / n, 1)}
                 print(f"n={n:,}: {d['bytes'] / MB:,.1f} MB, {d['bytes'] / n:,.0f} bytes/line",
                       flush=True)
-                only = set(self.args.only or ("loader", "ctas", "dlt", "pg", "dbt"))
+                only = set(self.args.only or ("loader", "ctas", "dlt", "pg", "dbt", "report"))
                 if "loader" in only:
                     self.loader(n, d)
                     if self.args.before:
@@ -531,6 +534,10 @@ class Bench:
                     self.postgres(n, d)
                 if "dbt" in only:
                     self.dbt(n, d)
+                if "report" in only:
+                    from bench_report import report_group
+
+                    report_group(self, n, d, run_process, PROJECT)
         finally:
             if self.pg is not None:
                 self.pg.stop()
@@ -606,6 +613,10 @@ def targets(rows: list[dict], ns: list[int]) -> list[dict]:
               ratio(get(n, "dbt_incremental_1pct", "model_s"), get(n, "dbt_full_refresh",
                                                                    "model_s")),
               0.10, "max", "model execution time, sum over run_results.json")
+        for engine in ("duckdb", "postgres"):
+            check(n, f"loader report + Chromium render < 5 s ({engine})",
+                  get(n, f"report_{engine}"), 5.0, "max",
+                  "loader report process + chromium --headless --dump-dom, seconds")
         for build in ("dbt_full_refresh", "dbt_incremental_1pct", "dbt_nothing_new"):
             check(n, f"on-run-end audit < 5% of build wall time ({build})",
                   ratio(get(n, build, "on_run_end_s"), get(n, build)), 0.05, "max",
@@ -639,6 +650,9 @@ def print_report(report: dict) -> None:
             extra = (f"models {r['model_s']:.2f}s, on-run-end {r['on_run_end_s']:.2f}s"
                      + (f", FAILED NODES {len(r['failed_nodes'])}" if r.get("failed_nodes")
                         else ""))
+        elif r["group"] == "report":
+            extra = (f"loader report {r['report_s']:.2f}s + chromium {r['render_s']:.2f}s, "
+                     f"page {r['page_mb']:.1f} MB")
         print(f"{r['n']:>10,}  {r['contender']:<30} {r['median_s']:>9.3f} "
               f"{r['rows_per_s'] or 0:>10,} {r['mb_per_s'] or 0:>7.1f} "
               f"{r['peak_rss_mb']:>7.0f}  {extra}")
@@ -764,7 +778,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-pg", action="store_true")
     parser.add_argument("--no-dbt", action="store_true")
     parser.add_argument("--only", action="append",
-                        choices=("loader", "ctas", "dlt", "pg", "dbt"),
+                        choices=("loader", "ctas", "dlt", "pg", "dbt", "report"),
                         help="run only these contender groups (repeatable; others get no row)")
     parser.add_argument("--markdown", action="store_true", help="also print the README table")
     parser.add_argument("--child", help=argparse.SUPPRESS)

@@ -15,6 +15,7 @@ CONTENDERS = {
     "dlt_default_first", "dlt_default_rerun", "dlt_parquet_first", "dlt_parquet_rerun",
     "postgres_loader_first", "postgres_copy",
     "dbt_full_refresh", "dbt_incremental_1pct", "dbt_nothing_new",
+    "report_duckdb", "report_postgres",
 }
 
 
