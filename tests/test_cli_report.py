@@ -11,7 +11,6 @@ import os
 import re
 import shutil
 import subprocess
-import time
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -119,10 +118,8 @@ def test_report_after_two_runs_renders_in_chromium_with_the_meta_tables_numbers(
                 "values ('r-test', 'raw', 'canvas_users', 'key_added', 'pronouns', null, "
                 "'string', current_timestamp)")
     out = tmp_path / "report.html"
-    started = time.monotonic()
-    printed = env.cli("report", "--out", out).output
-    seconds = time.monotonic() - started
-    assert printed.startswith(f"wrote {out}:") and seconds < 5
+    printed = env.cli("report", "--out", out).output  # its time: scripts/bench.py --only report
+    assert printed.startswith(f"wrote {out}:")
     assert out.stat().st_size > 1_000_000  # plotly.js inlined: opens offline
     assert "<script src=" not in out.read_text()
 
