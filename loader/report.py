@@ -3,9 +3,9 @@
 Sections: run history, data quality (trend, current failures, newly failing and
 fixed), freshness, drift, rejects, watermark lag. Charts are plotly.js
 figures, written as JSON for Plotly.newPlot; plotly.js (its cartesian bundle,
-loader/assets/) is inlined once, so the file opens offline and needs no server. Each section carries its headline numbers in
-`data-*` attributes as well as in its text, so a test can compare them with the
-meta tables.
+loader/assets/) is inlined once, so the file opens offline and needs no server.
+Each section carries its headline numbers in `data-*` attributes as well as in
+its text, so a test can compare them with the meta tables.
 """
 
 from __future__ import annotations
