@@ -1,4 +1,4 @@
-"""Progress on a terminal: one self-rewriting line per file (bytes, MB/s, ETA),
+"""Progress on a terminal: one self-rewriting line per file (bytes, rows, rows/s, ETA),
 and nothing at all when silent or not on a terminal, so callers never branch."""
 
 from __future__ import annotations
@@ -9,44 +9,49 @@ from contextlib import contextmanager
 
 
 class _NoBar:
-    def update(self, n: int) -> None:
+    def update(self, n: int, rows: int = 0) -> None:
         pass
 
 
 class _Bar:
-    """`label  120.5/742.0 MB  16%  48.1 MB/s  ETA 0:13`, redrawn at most 5 times a
-    second; the last state stays on its line when done."""
+    """`label  120.5/742.0 MB  16%  162,340 rows  51,200 rows/s  ETA 0:13` (bytes
+    of a file of known length; rows when the reader counts them), or `label
+    12,000 lines  48,000 lines/s` (unit="lines"); redrawn at most 5 times a
+    second, the last state left on its line when done."""
 
     def __init__(self, length: int | None, label: str, stream, unit: str = "bytes"):
         self.length, self.label, self.stream, self.unit = length, label, stream, unit
-        self.done = 0
+        self.done = self.rows = 0
         self.started = time.monotonic()
         self.drawn = 0.0
 
-    def update(self, n: int) -> None:
+    def update(self, n: int, rows: int = 0) -> None:
+        """n more bytes (or lines) done, holding rows more rows."""
         self.done += n
+        self.rows += rows
         now = time.monotonic()
         if now - self.drawn >= 0.2:
             self.drawn = now
             self._draw(now)
 
     def _draw(self, now: float) -> None:
-        elapsed = max(now - self.started, 1e-6)
-        rate = self.done / elapsed
-        if self.unit == "lines":
-            text = f"{self.label}  {self.done:,} lines  {rate:,.0f} lines/s"
-        else:
-            text = f"{self.label}  {self.done / 1e6:,.1f}"
-        if self.unit == "lines":
-            pass
-        elif self.length:
-            left = (self.length - self.done) / rate if rate else 0
-            text += (f"/{self.length / 1e6:,.1f} MB  {100 * self.done / self.length:3.0f}%  "
-                     f"{rate / 1e6:,.1f} MB/s  ETA {int(left) // 60}:{int(left) % 60:02d}")
-        else:
-            text += f" MB  {rate / 1e6:,.1f} MB/s"
-        self.stream.write("\r" + text + "\x1b[K")
+        self.stream.write("\r" + self.text(max(now - self.started, 1e-6)) + "\x1b[K")
         self.stream.flush()
+
+    def text(self, elapsed: float) -> str:
+        if self.unit == "lines":
+            return f"{self.label}  {self.done:,} lines  {self.done / elapsed:,.0f} lines/s"
+        text = f"{self.label}  {self.done / 1e6:,.1f}"
+        text += f"/{self.length / 1e6:,.1f} MB  {100 * self.done / self.length:3.0f}%" \
+            if self.length else " MB"
+        if self.rows:
+            text += f"  {self.rows:,} rows  {self.rows / elapsed:,.0f} rows/s"
+        else:
+            text += f"  {self.done / elapsed / 1e6:,.1f} MB/s"
+        if self.length:
+            left = (self.length - self.done) * elapsed / self.done if self.done else 0
+            text += f"  ETA {int(left) // 60}:{int(left) % 60:02d}"
+        return text
 
     def finish(self) -> None:
         if self.done:
@@ -57,7 +62,8 @@ class _Bar:
 
 @contextmanager
 def progress_bar(length: int | None, label: str, silent: bool = False, unit: str = "bytes"):
-    """A bar counting bytes of length (or lines, unit="lines") on stderr."""
+    """A bar counting bytes of length and the rows they hold (or lines,
+    unit="lines") on stderr: its update(n, rows=0) is the progress callback."""
     if silent or not sys.stderr.isatty():
         yield _NoBar()
         return

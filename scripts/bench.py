@@ -33,6 +33,9 @@ process from wait4), median of --runs runs:
    loading the 1%-changed submissions, build with nothing new.
 6. formats (scripts/bench_formats.py): a CSV of N attendance rows, loader vs
    DuckDB's own read_csv CREATE TABLE AS; an .xlsx of min(N, 100,000) rows.
+7. `loader report` plus headless Chromium's render of the page, on a database
+   `loader run` filled (DuckDB; PostgreSQL when a server starts):
+   scripts/bench_report.py.
 
 Prints a table and the targets (ratios, PASS/FAIL), and writes the JSON to
 --out (bench_results/ by default). Skipped contenders say why.
@@ -79,7 +82,8 @@ SOURCES = (  # pipeline.yml's sources, in its order
     ("enrollments", "updated_at"), ("submissions", None),
 )
 MB = 1 << 20
-GROUPS = ("loader", "contract", "drift", "history", "ctas", "dlt", "pg", "dbt", "formats")
+GROUPS = ("loader", "contract", "drift", "history", "ctas", "dlt", "pg", "dbt", "formats",
+          "report")
 
 
 # ----------------------------------------------------------------- child side
@@ -722,6 +726,10 @@ class Bench:
                     from bench_formats import run_formats
 
                     run_formats(self, n, _remove_db)
+                if "report" in only:
+                    from bench_report import report_group
+
+                    report_group(self, n, d, run_process, PROJECT)
         finally:
             if self.pg is not None:
                 self.pg.stop()
@@ -820,6 +828,10 @@ def targets(rows: list[dict], ns: list[int]) -> list[dict]:
               ratio(get(n, "dbt_incremental_1pct", "model_s"), get(n, "dbt_full_refresh",
                                                                    "model_s")),
               0.10, "max", "model execution time, sum over run_results.json")
+        for engine in ("duckdb", "postgres"):
+            check(n, f"loader report + Chromium render < 5 s ({engine})",
+                  get(n, f"report_{engine}"), 5.0, "max",
+                  "loader report process + chromium --headless --dump-dom, seconds")
         for build in ("dbt_full_refresh", "dbt_incremental_1pct", "dbt_nothing_new"):
             check(n, f"on-run-end audit < 5% of build wall time ({build})",
                   ratio(get(n, build, "on_run_end_s"), get(n, build)), 0.05, "max",
@@ -853,6 +865,9 @@ def print_report(report: dict) -> None:
             extra = (f"models {r['model_s']:.2f}s, on-run-end {r['on_run_end_s']:.2f}s"
                      + (f", FAILED NODES {len(r['failed_nodes'])}" if r.get("failed_nodes")
                         else ""))
+        elif r["group"] == "report":
+            extra = (f"loader report {r['report_s']:.2f}s + chromium {r['render_s']:.2f}s, "
+                     f"page {r['page_mb']:.1f} MB")
         print(f"{r['n']:>10,}  {r['contender']:<30} {r['median_s']:>9.3f} "
               f"{r['rows_per_s'] or 0:>10,} {r['mb_per_s'] or 0:>7.1f} "
               f"{r['peak_rss_mb']:>7.0f}  {extra}")

@@ -152,28 +152,53 @@ def non_unicode_text(sql: str) -> list[str]:
 # -- (b) sqlfluff tsql parse -----------------------------------------------------------
 
 _LINTER = None
+# The project's lowercase rules (.sqlfluff): sqlfluff's dbt templater skips
+# macros/, so their SQL is linted here, as compiled (hooks, dispatch macros in
+# the models, tests), with the rules that hold for generated text too. Layout
+# rules are not: the whitespace of rendered jinja is not the source's.
+STYLE_RULES = {
+    "CP01": ("capitalisation.keywords", "capitalisation_policy"),
+    "CP03": ("capitalisation.functions", "extended_capitalisation_policy"),
+    "CP04": ("capitalisation.literals", "capitalisation_policy"),
+    "CP05": ("capitalisation.types", "extended_capitalisation_policy"),
+}
 
 
-def parse_problems(sql: str) -> list[str]:
-    """sqlfluff's tsql parser: unparsable sections and parse errors, with positions."""
+def _linter():
     global _LINTER
     if _LINTER is None:
         from sqlfluff.core import FluffConfig, Linter
 
-        _LINTER = Linter(config=FluffConfig(overrides={"dialect": "tsql", "templater": "raw"}))
-    parsed = _LINTER.parse_string(sql)
-    problems = [f"sqlfluff: {v.desc()}" for v in parsed.violations]
-    if parsed.tree is None:
+        _LINTER = Linter(config=FluffConfig(configs={
+            "core": {"dialect": "tsql", "templater": "raw", "rules": ",".join(STYLE_RULES)},
+            "rules": {name: {key: "lower"} for name, key in STYLE_RULES.values()}}))
+    return _LINTER
+
+
+def parse_problems(sql: str, style: bool = False) -> list[str]:
+    """sqlfluff's tsql parser: unparsable sections and parse errors, with positions;
+    with style, also the STYLE_RULES' violations (which line, what to write)."""
+    from sqlfluff.core.errors import SQLLintError
+
+    linted = _linter().lint_string(sql) if style else _linter().parse_string(sql)
+    tree = linted.tree
+    problems = [f"sqlfluff: {v.desc()}" for v in linted.violations
+                if not isinstance(v, SQLLintError)]
+    if tree is None:
         return problems or ["sqlfluff: no parse tree"]
     if not problems:  # an unparsable section always comes with a violation; to be sure
         problems = [f"sqlfluff: unparsable section {segment.raw[:80]!r}"
-                    for segment in parsed.tree.recursive_crawl("unparsable")]
+                    for segment in tree.recursive_crawl("unparsable")]
+    lines = sql.splitlines()
+    problems += [f"lint {v.rule_code()}: {v.desc()}, line {v.line_no}: "
+                 f"{lines[v.line_no - 1].strip()[:100]}"
+                 for v in linted.violations if isinstance(v, SQLLintError)]
     return problems
 
 
 def check_one(item: tuple[str, bool]) -> list[str]:
     text, ours = item
-    problems = parse_problems(text)
+    problems = parse_problems(text, style=ours)
     if ours:
         problems += [f"forbidden: {p}" for p in forbidden_constructs(text)]
         problems += [f"forbidden: {p}" for p in non_unicode_text(text)]
@@ -357,11 +382,16 @@ def _write_sent(path: Path, events: list[tuple[str, str]]) -> None:
             out.write(f"-- #{index} {where}\n{sql.strip()}\n\n")
 
 
+# What dbt-sqlserver's connection manager sends around a hook's statements.
+ADAPTER_TRANSACTIONS = {"BEGIN TRANSACTION", "IF @@TRANCOUNT > 0 COMMIT TRANSACTION",
+                        "IF @@TRANCOUNT > 0 ROLLBACK TRANSACTION"}
+
+
 def _event_origin(where: str, sql: str, manifest: dict) -> tuple[str, bool]:
     """Hooks are ours; so is a model's own SQL; the rest is dbt-sqlserver's wrapping."""
     node = manifest["nodes"].get(where)
     if where.startswith("operation.") or "on-run" in where:
-        return f"hook {where}", True
+        return f"hook {where}", sql.strip() not in ADAPTER_TRANSACTIONS
     if node is not None:
         compiled = (node.get("compiled_code") or "").strip()
         ours = bool(compiled) and sql.strip() == compiled

@@ -19,6 +19,7 @@ CONTENDERS = {
     "dbt_full_refresh", "dbt_incremental_1pct", "dbt_nothing_new",
     "loader_csv_first", "duckdb_read_csv_ctas", "loader_xlsx_first",
     "loader_first_paired", "loader_first_no_payload_drift", "payload_key_profile_only",
+    "report_duckdb", "report_postgres",
 }
 
 

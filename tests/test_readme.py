@@ -42,3 +42,15 @@ def test_readme_every_command_has_an_example():
     for name in cli.commands:
         help_text = CliRunner().invoke(cli, [name, "--help"]).output
         assert "Example:" in help_text, name
+
+
+def test_readme_points_only_to_files_in_the_repository():
+    """Every relative link and every path-like mention of a .md file resolves
+    inside the repository (it once named ../shared/DESIGN.md, which is not)."""
+    text = (PROJECT_DIR / "README.md").read_text()
+    links = re.findall(r"\]\((?!https?://|#)([^)#\s]+)", text)
+    mentioned = re.findall(r"`([\w./-]+\.md)`", text)
+    assert links, "the README links at least its docs/"
+    for target in links + mentioned:
+        path = (PROJECT_DIR / target).resolve()
+        assert PROJECT_DIR in path.parents and path.exists(), target

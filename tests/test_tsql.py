@@ -25,6 +25,17 @@ def _check(*args: str, timeout: int = 900) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=timeout)
 
 
+def _project_copy(tmp_path: Path) -> Path:
+    """The dbt project's files, copied to tmp_path/project (to add a bad file to)."""
+    project = tmp_path / "project"
+    for name in ("models", "macros", "snapshots"):
+        if (PROJECT_DIR / name).is_dir():
+            shutil.copytree(PROJECT_DIR / name, project / name)
+    for name in ("dbt_project.yml", "profiles.example.yml"):
+        shutil.copyfile(PROJECT_DIR / name, project / name)
+    return project
+
+
 def test_tsql_whole_project_parses_as_tsql_without_a_server(tmp_path):
     proc = _check("--work-dir", str(tmp_path / "work"))
     report = proc.stdout + proc.stderr
@@ -37,12 +48,7 @@ def test_tsql_whole_project_parses_as_tsql_without_a_server(tmp_path):
 
 def test_tsql_check_names_the_file_and_the_problem(tmp_path):
     """A copy of the project with one model that uses what SQL Server rejects."""
-    project = tmp_path / "project"
-    for name in ("models", "macros", "snapshots"):
-        if (PROJECT_DIR / name).is_dir():
-            shutil.copytree(PROJECT_DIR / name, project / name)
-    for name in ("dbt_project.yml", "profiles.example.yml"):
-        shutil.copyfile(PROJECT_DIR / name, project / name)
+    project = _project_copy(tmp_path)
     bad = project / "models" / "marts" / "zz_not_tsql.sql"
     bad.write_text("select top 5 user_id::int as user_id, true as is_x\n"
                    "from {{ ref('stg_canvas__users') }}\nlimit 5\n")
@@ -53,6 +59,33 @@ def test_tsql_check_names_the_file_and_the_problem(tmp_path):
     for expected in ("unparsable section", "LIMIT", "TRUE/FALSE", ":: cast"):
         assert expected in proc.stdout, proc.stdout
     assert "1 failed" in proc.stdout
+
+
+def test_tsql_check_lints_the_macros_sql_as_compiled(tmp_path):
+    """sqlfluff's dbt templater skips macros/: the check lints what they render
+    (here through a model that calls one) with the lowercase rules."""
+    project = _project_copy(tmp_path)
+    (project / "macros" / "zz_shout.sql").write_text(
+        "{% macro zz_shout(column) %}COALESCE(CAST({{ column }} AS BIGINT), 0){% endmacro %}\n")
+    (project / "models" / "marts" / "zz_shouting.sql").write_text(
+        "select {{ zz_shout('user_id') }} as user_id\nfrom {{ ref('stg_canvas__users') }}\n")
+    proc = _check("--project-dir", str(project), "--work-dir", str(tmp_path / "work"),
+                  "--skip-dry-run")
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "FAIL models/marts/zz_shouting.sql [compiled, incremental]" in proc.stdout
+    for expected in ("lint CP01: Keywords must be lower case",  # COALESCE, CAST, AS
+                     "lint CP05: Datatypes must be lower case"):
+        assert expected in proc.stdout, proc.stdout
+    assert "1 failed" in proc.stdout
+
+
+def test_tsql_lint_finds_upper_case_and_passes_the_projects_style():
+    from check_tsql import parse_problems
+
+    found = parse_problems("SELECT CAST(x AS INT) AS y FROM t WHERE z IS NULL", style=True)
+    assert {p.split(":")[0] for p in found} == {"lint CP01", "lint CP04", "lint CP05"}, found
+    assert parse_problems("select cast(x as int) as y from t where z is null", style=True) == []
+    assert parse_problems("SELECT 1 AS x") == []  # parse only: dbt-sqlserver's own text
 
 
 @pytest.mark.parametrize("sql, problem", [

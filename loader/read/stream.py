@@ -9,7 +9,7 @@ path takes.
 
 The file is also counted in batches of batch_size non-blank lines: at the end
 of each batch rows_read, blank_lines and bytes_read grow, progress is called
-with the batch's bytes, rejects handed back by the database (records it
+with the batch's bytes and lines, rejects handed back by the database (records it
 cannot store, add_late_rejects) join the rejects, and past max_rejects
 reading stops. The counts of a stopped load are those of whole batches.
 """
@@ -69,7 +69,7 @@ class RecordReader:
     def __init__(self, path: Path, *, id_field: str = "id", updated_field: str | None = None,
                  batch_size: int = 50_000, max_rejects: int | None = None,
                  max_future: timedelta = timedelta(days=366),
-                 progress: Callable[[int], None] | None = None,
+                 progress: Callable[[int, int], None] | None = None,
                  chunk_rows: int = CHUNK_ROWS, lean: bool = True, shape: str = "auto",
                  fmt: FileFormat | None = None, name: str | None = None, contract=None,
                  profile_keys: bool = True):
@@ -296,7 +296,7 @@ class RecordReader:
         self.blank_lines += blank
         self.bytes_read += nbytes
         if self.progress is not None:
-            self.progress(nbytes)
+            self.progress(nbytes, lines)
         crash_point("during_stage")
         self.rejects.extend(self._late)
         self._late.clear()

@@ -12,7 +12,7 @@
 
 {#- default (sqlserver): try_cast rejects '12.5' and '1e3' for bigint. -#}
 {% macro default__to_bigint(expr) -%}
-    try_cast({{ expr }} as {{ dbt.type_bigint() }})
+    try_cast({{ expr }} as {{ dbt.type_bigint() | lower }})
 {%- endmacro %}
 
 {#- duckdb: try_cast would round '12.5' to 13; accept integers only, like
@@ -42,7 +42,7 @@
 {% macro default__to_numeric(expr) -%}
     coalesce(
         try_cast({{ expr }} as {{ dbt.type_numeric() }}),
-        try_cast(try_cast({{ expr }} as {{ dbt.type_float() }}) as {{ dbt.type_numeric() }})
+        try_cast(try_cast({{ expr }} as {{ dbt.type_float() | lower }}) as {{ dbt.type_numeric() }})
     )
 {%- endmacro %}
 

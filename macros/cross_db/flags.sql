@@ -7,5 +7,5 @@
 {%- endmacro %}
 
 {% macro default__bool_to_bit(condition) -%}
-    cast(case when {{ condition }} then 1 else 0 end as {{ dbt.type_int() }})
+    cast(case when {{ condition }} then 1 else 0 end as {{ dbt.type_int() | lower }})
 {%- endmacro %}

@@ -92,7 +92,7 @@
             when 'false' then 0
             when '0' then 0
         end
-        as {{ dbt.type_int() }}
+        as {{ dbt.type_int() | lower }}
     )
 {%- endmacro %}
 
@@ -116,7 +116,7 @@
             = 'ARRAY'
             then cast(
                 json_array_length({{ column }}, {{ canvas_pipeline._json_path_literal(path) }})
-                as {{ dbt.type_int() }}
+                as {{ dbt.type_int() | lower }}
             )
     end
 {%- endmacro %}

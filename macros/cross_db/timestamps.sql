@@ -51,5 +51,5 @@
 {%- endmacro %}
 
 {% macro default__timestamp_literal(value) -%}
-    cast('{{ value }}' as {{ dbt.type_timestamp() }})
+    cast('{{ value }}' as {{ dbt.type_timestamp() | lower }})
 {%- endmacro %}

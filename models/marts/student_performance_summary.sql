@@ -58,7 +58,7 @@ student_enrollments as (
         max(enrollments.current_score) as current_score,
         max(enrollments.final_score) as final_score,
         cast(
-            sum(enrollments.total_activity_seconds) as {{ dbt.type_bigint() }}
+            sum(enrollments.total_activity_seconds) as {{ dbt.type_bigint() | lower }}
         ) as total_activity_seconds,
         max(enrollments.last_activity_at) as last_activity_at
     from enrollments
