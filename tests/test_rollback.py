@@ -146,6 +146,29 @@ def test_rollback_of_a_load_with_cd2_deletes(env):
     assert_incremental_equals_full_refresh(env, built)
 
 
+
+def test_rollback_of_a_snapshot_load_brings_back_the_absent_ids(env):
+    """A snapshot deletes the live ids its file lacks (strategy snapshot, through the
+    same delete step as envelope deletes): the rollback restores them, live."""
+    load_users(env, "b1/users.jsonl", [user(i, 1, "2026-09-01T00:00:00Z") for i in (1, 2, 3)],
+               "--strategy", "snapshot")
+    dbt_build_ok(env, "run")
+    before, built = state(env), warehouse(env)
+    second = load_users(env, "b2/users.jsonl", [user(1, 2, "2026-09-02T00:00:00Z"),
+                                                user(2, 1, "2026-09-01T00:00:00Z")],
+                        "--strategy", "snapshot")
+    assert env.query(f"select id from {USERS} where deleted_at is not null") == [("3",)]
+    assert env.query(f"select id, change_kind from {USERS}__history order by id") == [
+        ("1", "updated"), ("3", "deleted")]
+    dbt_build_ok(env, "run")
+    assert env.scalar("select count(*) from cur.dim_student where is_deleted = 1") == 1
+    out = rollback(env, second).output
+    assert "0 removed, 2 restored" in out, out
+    assert state(env, skip_loads=(second,)) == before
+    assert env.scalar(f"select count(*) from {USERS} where deleted_at is not null") == 0
+    assert_incremental_equals_full_refresh(env, built)
+    assert env.scalar("select count(*) from cur.dim_student where is_deleted = 1") == 0
+
 def test_rollback_of_a_first_load_empties_the_table(env):
     dbt_build_ok(env, "run")  # an empty warehouse, built
     built = warehouse(env)
