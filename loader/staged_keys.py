@@ -24,7 +24,9 @@ from .checks import insert_dq
 from .contract import META_SCHEMA as META
 
 _COMMENT = re.compile(r"--[^\n]*")
-_SOURCE = re.compile(r"source\(\s*'\w+'\s*,\s*'(\w+)'\s*\)")
+# `source('canvas', 'canvas_users')`, or the project's `canvas_source('canvas_users')`
+# (macros/cross_db/as_of.sql: the source, or its state as of var('as_of')).
+_SOURCE = re.compile(r"source\(\s*(?:'\w+'\s*,\s*)?'(\w+)'\s*\)")
 _KEY = re.compile(r"json_\w+\(\s*'record'\s*,\s*'([^']+)'")
 _ALIAS = re.compile(r"\bas\s+(\w+)")
 SAMPLE_KEYS = 10
