@@ -16,6 +16,7 @@ declaration is a ConfigError. engine is a dbt adapter type: 'duckdb',
 from __future__ import annotations
 
 import functools
+import hashlib
 from pathlib import Path
 
 import yaml
@@ -132,9 +133,20 @@ def raw_table_columns(engine: str) -> list[tuple[str, str]]:
 HISTORY_SUFFIX = "__history"
 
 
+# PostgreSQL cuts identifiers at 63 bytes: a longer history name would be cut to
+# one another long table's history could share. Past the limit the name keeps its
+# first 46 characters and adds 7 hex digits of its MD5 (the dbt macro
+# history_identifier in macros/cross_db/rollback.sql does the same).
+MAX_IDENTIFIER = 63
+
+
 def history_name(name: str) -> str:
-    """raw.<name>'s history table (same schema): raw.<name>__history."""
-    return name + HISTORY_SUFFIX
+    """raw.<name>'s history table (same schema): raw.<name>__history, shortened with
+    a hash of the name when that would pass 63 characters."""
+    if len(name) + len(HISTORY_SUFFIX) <= MAX_IDENTIFIER:
+        return name + HISTORY_SUFFIX
+    digest = hashlib.md5(name.encode()).hexdigest()[:7]
+    return f"{name[:MAX_IDENTIFIER - len(HISTORY_SUFFIX) - 8]}_{digest}{HISTORY_SUFFIX}"
 
 
 def history_table_columns(engine: str) -> list[tuple[str, str]]:

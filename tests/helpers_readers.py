@@ -45,14 +45,31 @@ def load_stdin(env, data: bytes, table: str, *extra, expect: int = 0):
     return result
 
 
+# The child writes its own VmHWM (peak resident set of the process image it runs)
+# at exit. Not ru_maxrss: Linux keeps the pre-exec high-water mark there, which is
+# the forking test process's own size (600 MB late in a full test run).
+_PEAK_RSS_CHILD = """import atexit, os, sys
+def _write_peak():
+    with open('/proc/self/status') as status:
+        kib = next(line.split()[1] for line in status if line.startswith('VmHWM:'))
+    with open(os.environ['PEAK_RSS_FILE'], 'w') as out:
+        out.write(kib)
+atexit.register(_write_peak)
+from loader.cli import cli
+sys.argv[0] = 'loader'
+cli()
+"""
+
+
 def peak_rss_mb(args: list[str], stdin=None) -> float:
-    """Run the loader CLI in a child process; its own peak RSS in MB (os.wait4's
-    rusage of that child; Linux reports ru_maxrss in KiB)."""
-    with tempfile.TemporaryFile() as out:
-        proc = subprocess.Popen([sys.executable, "-m", "loader.cli", *args], stdin=stdin,
-                                stdout=out, stderr=subprocess.STDOUT, env=dict(os.environ))
-        _, status, usage = os.wait4(proc.pid, 0)
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        out.seek(0)
-        assert proc.returncode == 0, out.read().decode()
-    return usage.ru_maxrss / 1024
+    """Run the loader CLI in a child process; its own peak RSS in MB."""
+    with tempfile.TemporaryDirectory() as scratch:
+        peak_file = os.path.join(scratch, "peak")
+        with tempfile.TemporaryFile() as out:
+            proc = subprocess.run([sys.executable, "-c", _PEAK_RSS_CHILD, *args], stdin=stdin,
+                                  stdout=out, stderr=subprocess.STDOUT,
+                                  env=dict(os.environ, PEAK_RSS_FILE=peak_file))
+            out.seek(0)
+            assert proc.returncode == 0, out.read().decode()
+        with open(peak_file) as peak:
+            return int(peak.read()) / 1024

@@ -237,3 +237,14 @@ def test_contract_loader_and_dbt_create_the_same_tables(env):
     assert set(by_loader) <= set(by_dbt), sorted(set(by_loader) - set(by_dbt))
     for key in sorted(by_loader):
         assert by_loader[key] == by_dbt[key], f"{key}: loader and dbt differ"
+
+
+def test_contract_history_names_fit_postgres_identifiers():
+    """raw.<t>__history, or past 63 characters a shortened name with a hash of the
+    full one: distinct for two long names that share their first 63 characters."""
+    assert contract.history_name("canvas_users") == "canvas_users__history"
+    assert contract.history_name("t" * 54) == "t" * 54 + "__history"  # 63 exactly
+    long_a, long_b = "t" * 63, "t" * 62 + "u"
+    assert len(contract.history_name(long_a)) == 63
+    assert contract.history_name(long_a) != contract.history_name(long_b)
+    assert contract.history_name(long_a).endswith("__history")

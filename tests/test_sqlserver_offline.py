@@ -210,7 +210,8 @@ def test_sqlserver_strategy_statements_parse_as_tsql(strategy):
                 + non_unicode_text(s.inlined()) for s in sent}
     assert not {k: v for k, v in problems.items() if v}, json.dumps(problems, indent=2)
     upsert = next(i for i, s in enumerate(sent) if "into #changes" in s.sql)
-    assert sent[upsert].params[2] == (1 if strategy == "append" else 0)
+    # Parameters: load_id, source_name, incremental, append, source_file.
+    assert sent[upsert].params[3] == (1 if strategy == "append" else 0)
     steps = [i for i, s in enumerate(sent) if "as live_rows" in s.sql or "as absent" in s.sql
              or "as by_envelope" in s.sql]
     if strategy == "append":

@@ -181,7 +181,8 @@
     {%- endfor -%}
     {%- for schema, table in _audit_raw_tables() -%}
         {%- do wanted.append((schema, table, raw_definitions)) -%}
-        {%- do wanted.append((schema, table ~ '__history', history_definitions)) -%}
+        {%- do wanted.append((schema, canvas_pipeline.history_identifier(table),
+                              history_definitions)) -%}
     {%- endfor -%}
     {{ return(wanted) }}
 {% endmacro %}

@@ -38,5 +38,15 @@
     {%- set current = source('canvas', table_name) -%}
     {{ return(api.Relation.create(
         database=current.database, schema=current.schema,
-        identifier=current.identifier ~ '__history')) }}
+        identifier=history_identifier(current.identifier))) }}
+{%- endmacro %}
+
+{#- A raw table's history table name: <table>__history, or past PostgreSQL's
+    63-character limit its first 46 characters, '_', 7 hex digits of its MD5
+    and '__history' (loader/contract.py history_name: the same rule). -#}
+{% macro history_identifier(identifier) -%}
+    {%- if (identifier | length) + 9 <= 63 -%}
+        {{ return(identifier ~ '__history') }}
+    {%- endif -%}
+    {{ return(identifier[:46] ~ '_' ~ local_md5(identifier)[:7] ~ '__history') }}
 {%- endmacro %}
