@@ -38,14 +38,16 @@ SPELLINGS = {
             "sheet": "--sheet", "header_row": "--header-row", "json_path": "--json-path",
             "null_values": "--null-value", "types": "--type",
             "strategy": "--strategy", "snapshot_min_ratio": "--allow-shrink",
-            "contract": "--contract", "give": " "},
+            "contract": "--contract", "give": " ",
+            "types_example": "--type grade_level=integer (COLUMN=TYPE, repeatable)"},
     "pipeline": {"id_field": "id_field", "updated_field": "updated_field",
                  "incremental": "incremental", "max_rejects": "max_rejects", "shape": "shape",
                  "format": "format", "delimiter": "delimiter", "encoding": "encoding",
                  "sheet": "sheet", "header_row": "header_row", "json_path": "json_path",
                  "null_values": "null_values", "types": "types",
                  "strategy": "strategy", "snapshot_min_ratio": "snapshot_min_ratio",
-                 "contract": "contract", "give": ": "},
+                 "contract": "contract", "give": ": ",
+                 "types_example": "types: {grade_level: integer}"},
 }
 
 
@@ -140,12 +142,7 @@ class LoadOptions:
                               f"not {nulls!r}", f"e.g. {words['null_values']}"
                               f"{words['give']}['', 'NULL']")
         self.null_values = tuple(nulls)
-        types = self.types or {}
-        if not isinstance(types, dict) or not all(
-                isinstance(k, str) and v in COLUMN_TYPES for k, v in types.items()):
-            raise LoaderError(f"{words['types']} must map column names to one of "
-                              f"{', '.join(COLUMN_TYPES)}, not {types!r}",
-                              f"e.g. {words['types']}{words['give']}{{grade_level: integer}}")
+        self.types = _column_types(self.types, words)
 
     def _check_strategy(self, words: dict) -> None:
         if self.strategy not in STRATEGY_NAMES:
@@ -161,3 +158,32 @@ class LoadOptions:
     def schema_and_name(self) -> tuple[str, str]:
         schema, name = self.table.split(".")
         return schema, name
+
+
+def _column_types(given, words: dict) -> dict | None:
+    """types checked: a mapping column -> one of COLUMN_TYPES. The command line gives
+    COLUMN=TYPE texts (--type, repeatable), split at the last '=' (a type has none, a
+    column name may) and then checked as pipeline.yml's mapping is."""
+    if not given:
+        return None
+    types = given
+    if words is SPELLINGS["cli"] and isinstance(given, (list, tuple)):
+        types = {}
+        for text in given:
+            column, equals, kind = str(text).rpartition("=")
+            if not equals or not column:
+                types = text
+                break
+            if column in types:
+                raise LoaderError(f"{words['types']} declares column {column!r} twice")
+            types[column] = kind
+    if isinstance(types, dict):
+        wrong = [(k, v) for k, v in types.items()
+                 if not isinstance(k, str) or v not in COLUMN_TYPES]
+        if not wrong:
+            return types
+        # The first wrong entry, as it was written.
+        types = {wrong[0][0]: wrong[0][1]} if given is types else "=".join(wrong[0])
+    raise LoaderError(f"{words['types']} must map column names to one of "
+                      f"{', '.join(COLUMN_TYPES)}, not {types!r}",
+                      f"e.g. {words['types_example']}")

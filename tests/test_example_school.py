@@ -60,7 +60,9 @@ def test_example_school_reader_settings_are_checked_with_their_names(env, tmp_pa
                              ("encoding: klingon", "encoding: unknown encoding 'klingon'"),
                              ("header_row: 0", "header_row must be a row number from 1"),
                              ("json_path: 'a..b'", "json_path must be keys separated by dots"),
-                             ("types: {a: date}", "types must map column names to one of")):
+                             ("types: {a: text, b: date}", "types must map column names to one of "
+                              "text, integer, number, boolean, not {'b': 'date'}. "
+                              "e.g. types: {grade_level: integer}")):
         config.write_text("sources:\n  - name: s\n    table: raw.s\n    files: '*.csv'\n"
                           f"    {setting}\n")
         out = env.cli("run", "--config", config, "--data-dir", tmp_path, "--no-build",

@@ -130,6 +130,54 @@ def test_readers_csv_declared_types_convert_or_reject_naming_the_column(tmp_path
         list(RecordReader(path, fmt=missing))
 
 
+def test_readers_csv_null_value_option_replaces_the_empty_field_default(env):
+    path = _write(env, "export.csv", b"id,score,note\n1,NA,\n2,NULL,x\n")
+    # Given, --null-value replaces the default: the empty field is text now.
+    env.cli("load", path, "--table", TABLE, "--null-value", "NA", "--null-value", "NULL")
+    assert payloads(env, TABLE) == {"1": {"id": "1", "score": None, "note": ""},
+                                    "2": {"id": "2", "score": None, "note": "x"}}
+    # ... and '' keeps the empty field null too.
+    env.cli("load", path, "--table", TABLE, "--null-value", "NA", "--null-value", "",
+            "--force")
+    assert payloads(env, TABLE) == {"1": {"id": "1", "score": None, "note": None},
+                                    "2": {"id": "2", "score": "NULL", "note": "x"}}
+
+
+def test_readers_csv_type_option_converts_or_rejects_naming_the_column(env):
+    path = _write(env, "marks.csv", b"id,score,grade,present\n1, 7.5 ,10,yes\n"
+                                    b"2,,11,N\n3,8,x,0\n")
+    out = env.cli("load", path, "--table", TABLE, "--type", "score=number",
+                  "--type", "grade=integer", "--type", "present=boolean",
+                  "--type", "id=text").output
+    assert "written 2" in out and "rejected 1" in out, out
+    assert payloads(env, TABLE) == {
+        "1": {"id": "1", "score": 7.5, "grade": 10, "present": True},
+        "2": {"id": "2", "score": None, "grade": 11, "present": False}}
+    assert rejects(env, str(path)) == [(4, "column 'grade': 'x' is not an integer")]
+    out = env.cli("load", path, "--table", TABLE, "--type", "points=integer", "--force",
+                  expect=1).output
+    assert "marks.csv: the header has no column 'points'" in out, out
+
+
+@pytest.mark.parametrize("given, message", [
+    (("grade=int",), "--type must map column names to one of text, integer, number, "
+                     "boolean, not 'grade=int'"),
+    (("grade",), "--type must map column names to one of text, integer, number, boolean, "
+                 "not 'grade'"),
+    (("=integer",), "not '=integer'"),
+    (("grade=integer", "grade=text"), "--type declares column 'grade' twice"),
+])
+def test_readers_csv_type_option_malformed_is_refused_before_anything_runs(env, given,
+                                                                            message):
+    path = _write(env, "marks.csv", b"id,grade\n1,10\n")
+    args = [a for value in given for a in ("--type", value)]
+    out = env.cli("load", path, "--table", TABLE, *args, expect=1).output
+    assert message in out, out
+    if "twice" not in message:
+        assert "e.g. --type grade_level=integer" in out
+    assert env.is_empty()
+
+
 def test_readers_csv_bad_quoting_is_a_reject_and_reading_goes_on(tmp_path):
     path = tmp_path / "quotes.csv"
     path.write_bytes(b'id,name\n1,Jo"hn\n2,"ab"c\n3,ok\n4,"never closed\n5,lost\n')

@@ -83,6 +83,12 @@ def simulate(out_dir, seed, students, courses, assignments_per_course, submissio
 @click.option("--header-row", type=int, default=1, show_default=True,
               help="CSV/spreadsheet row holding the column names.")
 @click.option("--json-path", help="Where a JSON file's array is, e.g. data for {\"data\": [...]}.")
+@click.option("--null-value", "null_values", multiple=True, metavar="TEXT",
+              help="CSV field text read as null (repeatable; default: the empty field). "
+                   "Replaces the default: add --null-value '' to keep the empty field null.")
+@click.option("--type", "types", multiple=True, metavar="COLUMN=TYPE",
+              help="CSV column's type: integer, number, boolean or text (repeatable; "
+                   "default: text), e.g. --type grade_level=integer.")
 @click.option("--strategy", type=click.Choice(STRATEGY_NAMES), default="upsert",
               show_default=True,
               help="upsert: latest version wins; append: an id already loaded is skipped; "
@@ -101,8 +107,8 @@ def simulate(out_dir, seed, students, courses, assignments_per_course, submissio
 @target_options
 @handle_errors
 def load(file, table, id_field, source_name, incremental, updated_field, max_rejects, force,
-         shape, file_format, delimiter, encoding, sheet, header_row, json_path, strategy,
-         allow_shrink, contract, payload_drift, history, lock_timeout, silent, target_name,
+         shape, file_format, delimiter, encoding, sheet, header_row, json_path, null_values,
+         types, strategy, allow_shrink, contract, payload_drift, history, lock_timeout, silent, target_name,
          profiles_dir, project_dir):
     """Load one file or DAP job directory into a raw table: JSONL, CSV/TSV, a JSON
     array or a spreadsheet.
@@ -119,6 +125,7 @@ def load(file, table, id_field, source_name, incremental, updated_field, max_rej
         incremental=incremental, max_rejects=max_rejects, force=force, lock_timeout=lock_timeout,
         shape=shape, format=file_format, delimiter=delimiter, encoding=encoding, sheet=sheet,
         header_row=header_row, json_path=json_path,
+        null_values=null_values or LoadOptions.null_values, types=types,
         strategy=strategy, snapshot_min_ratio=0.0 if allow_shrink else 0.5,
         contract=str(contract) if contract else None,
         payload_drift=payload_drift,
