@@ -108,8 +108,8 @@ def simulate(out_dir, seed, students, courses, assignments_per_course, submissio
 @handle_errors
 def load(file, table, id_field, source_name, incremental, updated_field, max_rejects, force,
          shape, file_format, delimiter, encoding, sheet, header_row, json_path, null_values,
-         types, strategy, allow_shrink, contract, payload_drift, history, lock_timeout, silent, target_name,
-         profiles_dir, project_dir):
+         types, strategy, allow_shrink, contract, payload_drift, history, lock_timeout, silent,
+         target_name, profiles_dir, project_dir):
     """Load one file or DAP job directory into a raw table: JSONL, CSV/TSV, a JSON
     array or a spreadsheet.
 
