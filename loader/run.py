@@ -52,10 +52,11 @@ def run_pipeline(target: Target, project_dir: Path, data_dir: Path, config: Path
                  on_load=None, on_wait=None, sources: tuple[str, ...] = (),
                  dbt_args: tuple[str, ...] = (),
                  volume: VolumeSettings | None = None, progress=None,
-                 on_dbt_event=None) -> RunReport:
+                 on_dbt_event=None, allow_shrink: bool = False) -> RunReport:
     """Every (or each named) source's files in order, `dbt source freshness` for those
     sources, `dbt build` (with dbt_args, e.g. --select), the volume checks, and what
-    dbt's hooks and the checks recorded for the run."""
+    dbt's hooks and the checks recorded for the run. allow_shrink (--allow-shrink):
+    every snapshot source may shrink, its snapshot_min_ratio is 0 for this run."""
     selected = select_sources(read_pipeline(config), sources, config)  # config errors first
     volume = volume or read_volume_settings(config)
     if not data_dir.is_dir():
@@ -64,7 +65,7 @@ def run_pipeline(target: Target, project_dir: Path, data_dir: Path, config: Path
     report = RunReport()
     for source in selected:
         _load_source(report, source, target, data_dir, lock_timeout, on_load, on_wait,
-                     progress)
+                     progress, allow_shrink)
     # --no-build runs no dbt at all, freshness included (it is part of the build).
     freshness = DbtOutcome(success=True, invocation_id=None)
     if build:
@@ -107,10 +108,12 @@ def record_checks(report: RunReport, target: Target, run_id: str, freshness: Dbt
 
 
 def _load_source(report: RunReport, source, target: Target, data_dir: Path,
-                 lock_timeout: float, on_load, on_wait, progress) -> None:
+                 lock_timeout: float, on_load, on_wait, progress,
+                 allow_shrink: bool = False) -> None:
     """One source's files, in name order; a source with no file, or whose new files
     held no record, is a warning."""
-    opts = source.load_options(lock_timeout=lock_timeout)
+    shrink = {"snapshot_min_ratio": 0.0} if allow_shrink else {}
+    opts = source.load_options(lock_timeout=lock_timeout, **shrink)
     paths = source.matching_files(data_dir)
     if not paths:
         _no_files(report, target, source, data_dir, lock_timeout)

@@ -202,6 +202,37 @@ def test_strategy_from_pipeline_yml_with_min_ratio(env):
     assert raw_users(env)["10"] == ("U10", True)
 
 
+def test_strategy_run_allow_shrink_lets_every_snapshot_source_shrink(env):
+    (env.root / "pipeline.yml").write_text(
+        "sources:\n"
+        "  - name: roster\n    table: raw.canvas_users\n    files: '*/roster.jsonl'\n"
+        "    strategy: snapshot\n    snapshot_min_ratio: 0.9\n"
+        "  - name: staff\n    table: raw.school_staff\n    files: '*/staff.jsonl'\n"
+        "    strategy: snapshot\n")
+
+    def deleted(table):
+        return env.scalar(f"select count(*) from {table} where deleted_at is not null")
+
+    run = ("run", "--data-dir", env.data, "--config", env.root / "pipeline.yml", "--no-build")
+    for name in ("roster", "staff"):
+        env.write_jsonl(f"data/batch-0001/{name}.jsonl", [user(i, f"U{i}") for i in range(1, 11)])
+        env.write_jsonl(f"data/batch-0002/{name}.jsonl", [user(i, f"U{i}") for i in range(1, 5)])
+    result = env.cli(*run, expect=1)  # batch-0001 loads, each source's batch-0002 is refused
+    assert "snapshot of roster holds 4 ids, fewer than 0.9 of the 10 live rows" in result.output
+    assert "snapshot of staff holds 4 ids, fewer than 0.5 of the 10 live rows" in result.output
+    assert (deleted("raw.canvas_users"), deleted("raw.school_staff")) == (0, 0)
+    out = env.cli(*run, "--allow-shrink").output
+    assert out.count("snapshot: 6 ids absent from the file marked deleted") == 2, out
+    assert (deleted("raw.canvas_users"), deleted("raw.school_staff")) == (6, 6)
+    # For that run only: the next shrink is refused again.
+    for name in ("roster", "staff"):
+        env.write_jsonl(f"data/batch-0003/{name}.jsonl", [user(1, "U1")])
+    result = env.cli(*run, expect=1)
+    assert "snapshot of roster holds 1 ids, fewer than 0.9 of the 4 live rows" in result.output
+    assert "snapshot of staff holds 1 ids, fewer than 0.5 of the 4 live rows" in result.output
+    assert (deleted("raw.canvas_users"), deleted("raw.school_staff")) == (6, 6)
+
+
 @pytest.mark.parametrize("setting, message", [
     ("strategy: merge", "strategy must be one of upsert, append, snapshot, not 'merge'"),
     ("snapshot_min_ratio: 2", "snapshot_min_ratio must be a share between 0 and 1, not 2"),

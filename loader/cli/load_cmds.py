@@ -161,6 +161,9 @@ def load(file, table, id_field, source_name, incremental, updated_field, max_rej
 @click.option("--full-refresh", is_flag=True, help="dbt --full-refresh: rebuild incrementals.")
 @click.option("--vars", "dbt_vars", metavar="YAML",
               help="dbt --vars for the build, e.g. '{since_ingested_at: \"2026-01-01\"}'.")
+@click.option("--allow-shrink", is_flag=True,
+              help="Snapshot sources: delete however many ids are absent (no minimum share; "
+                   "default: each source's snapshot_min_ratio).")
 @click.option("--verbose", "-v", is_flag=True,
               help="List every already-loaded file instead of one line for all.")
 @click.option("--report", "report_path", type=click.Path(dir_okay=False, path_type=Path),
@@ -170,8 +173,8 @@ def load(file, table, id_field, source_name, incremental, updated_field, max_rej
 @target_options
 @handle_errors
 def run(data_dir, config_path, demo, demo_shape, no_build, do_extract, sources, select, exclude,
-        full_refresh, dbt_vars, verbose, report_path, lock_timeout, silent, target_name,
-        profiles_dir, project_dir, **extract_args):
+        full_refresh, dbt_vars, allow_shrink, verbose, report_path, lock_timeout, silent,
+        target_name, profiles_dir, project_dir, **extract_args):
     """Load every configured source, run `dbt build`, and report loads, DQ and drift.
 
     Exit code 1 when a load fails or an error-severity check fails.
@@ -213,6 +216,7 @@ def run(data_dir, config_path, demo, demo_shape, no_build, do_extract, sources, 
                               lock_timeout=lock_timeout, on_load=on_load,
                               on_wait=None if silent else echo_err, sources=sources,
                               progress=progress, on_dbt_event=_dbt_progress(show),
+                              allow_shrink=allow_shrink,
                               dbt_args=_dbt_args(select, exclude, full_refresh, dbt_vars))
     if skipped:
         say(skipped_files_line(skipped))
