@@ -60,6 +60,7 @@ class LoadResult:
     watermark_before: str | None = None
     watermark_after: str | None = None
     previous_load_id: str | None = None
+    read_by: str = "python"  # who parsed the file: the RecordReader or the engine's reader
     first_rejects: list = field(default_factory=list)
     drift: list = field(default_factory=list)  # [(change_type, JSON path)], drift.py
     started_at: datetime | None = None
@@ -151,6 +152,7 @@ def _read_and_apply(backend, source: read.FileInput, readable: Path, opts: LoadO
         profile_keys=opts.payload_drift)
     try:
         staged = backend.stager(spec).stage(reader)
+        result.read_by = staged.read_by
     finally:
         _count_read(result, reader, source)  # a failed read's counts too
     try:

@@ -51,12 +51,14 @@ class Staged:
     its apply(backend, staged, spec) does the fix-ups and returns the counts.
     The load's transaction is then open already, holding the source's lock.
     payloads: where write_rows takes the payloads of the rows it writes when
-    _stage does not hold them (write_from_file), or None."""
+    _stage does not hold them (write_from_file), or None. read_by: "python" (the
+    RecordReader), or the engine's own reader that staged the file instead."""
 
     reader: RecordReader
     records: int = 0
     first_load: object | None = None
     payloads: object | None = None
+    read_by: str = "python"  # who parsed the file (LoadResult.read_by)
 
     @property
     def in_transaction(self) -> bool:

@@ -65,7 +65,7 @@ class DelimitedRecords:
         first = next(lines, None)
         if first is None or not first.strip():
             return  # an empty file (or one without a header): no records
-        delimiter = self.fmt.delimiter or ("\t" if self.fmt.name == "tsv" else _sniff(first))
+        delimiter = self.fmt.delimiter or ("\t" if self.fmt.name == "tsv" else sniff_delimiter(first))
         reader = csv.reader(chain((first,), lines), delimiter=delimiter, quotechar='"',
                             doublequote=True, strict=True)
         header = header_names(next(reader))
@@ -156,7 +156,7 @@ def _quoting(problem: str) -> str:
             "e.g. \"say \"\"hi\"\"\"")
 
 
-def _sniff(line: str) -> str:
+def sniff_delimiter(line: str) -> str:
     """The candidate delimiter seen most often outside quotes in the header line."""
     outside = line.split('"')[::2]
     counts = {c: sum(part.count(c) for part in outside) for c in _CANDIDATES}

@@ -56,6 +56,11 @@ class KeyProfile:
             if self._seen <= SAMPLE_ALL or self._seen % SAMPLE_EVERY == 0:
                 self.add(raw, chunk.line_number[i], chunk.id[i])
 
+    def offered(self, records: int) -> None:
+        """Count records offered to the profile by a caller that sampled them itself
+        (add() for the sampled ones; backends/duckdb/csv_in_sql.py)."""
+        self._seen += records
+
     def add(self, raw: bytes, line: int, rid: str) -> None:
         try:
             obj = orjson.loads(raw)

@@ -110,6 +110,10 @@ class RecordReader:
         self._late.extend(rejects or ())
 
     @property
+    def has_contract(self) -> bool:
+        return self._contract is not None
+
+    @property
     def rereadable(self) -> bool:
         """A chunk's payloads are the file's lines at their line_offset: a stager
         may cut them out of the file again (JSON Lines only)."""

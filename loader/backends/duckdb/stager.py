@@ -24,7 +24,8 @@ whole load), its JSON reader accepts what orjson rejects (NaN, trailing
 commas, 1e999), and its sha256()/md5() are slower per byte than hashlib.
 Measurements: README.md, "Performance".
 
-Only a JSON Lines file can be cut again by offset: a CSV, JSON array or
+Only a JSON Lines file can be cut again by offset: a CSV that DuckDB can read
+itself is staged by SQL (csv_in_sql.py); any other CSV, JSON array or
 spreadsheet (reader.rereadable False) goes through the portable TableStager.
 
 CANVAS_DUCKDB_FASTPATH=0 switches back to the portable stager (for comparisons).
@@ -38,7 +39,9 @@ import pyarrow.parquet as pq
 
 from ... import contract
 from ...read import Chunk, RecordReader, prefetched
+from ...read.formats import DELIMITED
 from ..staging import Staged, TableStager, switched_on
+from .csv_in_sql import READ_BY, CsvInSql
 from .file_payloads import FULL, JSON, SMALL, FilePayloads, spill_dir
 from .first_load import SPILL, FirstLoad
 
@@ -60,7 +63,7 @@ class FastStager:
         lines (CSV, JSON arrays, spreadsheets) goes the portable way: the payloads
         cannot be cut out of it again."""
         if not reader.rereadable:
-            return TableStager(self.backend).stage(reader)
+            return self._stage_records(reader)
         backend, raw = self.backend, self.spec.raw
         backend.stage_create()
         backend.begin()
@@ -78,6 +81,16 @@ class FastStager:
         except BaseException:
             staged.close()
             raise
+        return staged
+
+    def _stage_records(self, reader: RecordReader) -> Staged:
+        """A CSV DuckDB can read itself (csv_in_sql.py), else the portable stager."""
+        in_sql = CsvInSql(self.backend, self.spec, reader)
+        staged = in_sql.stage()
+        if staged is None:
+            staged = TableStager(self.backend).stage(reader)
+            if reader.format.name in DELIMITED:
+                staged.read_by = f"python ({READ_BY} not used: {in_sql.why})"
         return staged
 
     def _stream(self, reader: RecordReader, staged: Staged) -> None:

@@ -1,0 +1,226 @@
+"""DuckDB stages a plain CSV itself (backends/duckdb/csv_in_sql.py): the same
+outcome as the portable path, row for row, on every file.
+
+Each file is loaded twice into two fresh DuckDB databases, once with the
+engine's own stagers (read_csv for CSV) and once with CANVAS_DUCKDB_FASTPATH=0
+(the portable RecordReader): raw, the rejects, the counts and the payload-key
+profile must be equal. Files DuckDB cannot read the portable way fall back, and
+meta.job_run's metrics say so.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import json
+import re
+from pathlib import Path
+
+import duckdb
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from loader.load import load_file
+from loader.options import LoadOptions
+from loader.profiles import Target
+
+FASTPATH = "CANVAS_DUCKDB_FASTPATH"
+COUNTS = ("status", "rows_read", "rows_written", "rows_rejected", "blank_lines", "bytes_read",
+          "inserted", "updated", "unchanged", "duplicates_in_file", "deleted",
+          "skipped_existing", "snapshot_deleted")
+IN_SQL = "duckdb read_csv"
+
+
+def _load(db: Path, files: list[Path], **options) -> list:
+    target = Target(name="duckdb", type="duckdb", config={"path": str(db)})
+    results = []
+    for path in files:
+        opts = LoadOptions(table="raw.school_rows", max_rejects=1000, **options)
+        try:
+            results.append(load_file(path, opts, target))
+        except Exception as exc:  # noqa: BLE001 - compared between the two paths
+            results.append(re.sub("[0-9a-f]{32}", "<load id>", f"{type(exc).__name__}: {exc}"))
+    return results
+
+
+def _state(db: Path) -> dict:
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        return {
+            "raw": con.execute(
+                "select id, cast(payload as varchar), payload_hash, deleted_at is not null "
+                "from raw.school_rows order by id").fetchall(),
+            "rejects": con.execute(
+                "select source_file, line_number, reason, line_excerpt from meta.load_reject "
+                "order by source_file, line_number").fetchall(),
+            "keys": con.execute(
+                "select key_path, json_type, always_present from meta.payload_key "
+                "order by key_path").fetchall(),
+            "history": con.execute(
+                "select id, payload_hash, change_kind from raw.school_rows__history "
+                "order by id, superseded_at").fetchall(),
+        }
+    finally:
+        con.close()
+
+
+def _both(tmp_path: Path, monkeypatch, files: list[Path], **options):
+    """(results, state) with the engine's stagers, and the same with the portable one."""
+    out = []
+    for mode in ("1", "0"):
+        monkeypatch.setenv(FASTPATH, mode)
+        db = tmp_path / f"mode{mode}.duckdb"
+        for stale in (db, Path(f"{db}.wal")):
+            stale.unlink(missing_ok=True)
+        out.append((_load(db, files, **options), _state(db)))
+    return out
+
+
+def _assert_same(tmp_path, monkeypatch, files, **options) -> list[str]:
+    """Both paths give the same outcome; the read_by of each load (engine's side)."""
+    (fast, fast_state), (portable, portable_state) = _both(tmp_path, monkeypatch, files,
+                                                           **options)
+    for a, b in zip(fast, portable):
+        if isinstance(a, str) or isinstance(b, str):
+            assert a == b
+            continue
+        assert {k: getattr(a, k) for k in COUNTS} == {k: getattr(b, k) for k in COUNTS}
+        assert a.first_rejects == b.first_rejects
+        assert b.read_by == "python"
+    assert fast_state == portable_state
+    return [r if isinstance(r, str) else r.read_by for r in fast]
+
+
+def _csv(path: Path, header: list[str], rows: list[list], newline: str = "\n") -> Path:
+    buf = io.StringIO(newline="")
+    writer = csv.writer(buf, lineterminator=newline)
+    writer.writerow(header)
+    writer.writerows(rows)
+    path.write_bytes(buf.getvalue().encode())
+    return path
+
+
+def test_a_plain_csv_is_read_by_duckdb_with_the_portable_paths_rows(tmp_path, monkeypatch):
+    first = _csv(tmp_path / "roster.csv", ["id", "name", "note", "grade"], [
+        ["1", "Ann", 'said "hi", left', "9"],
+        ["2", "Émile ☃ 😀", "", "10"],
+        ["3", "tab\there", "\x7f\u2028/\\", ""],
+        ["4", "", "", ""],
+    ])
+    second = _csv(tmp_path / "roster-2.csv", ["id", "name", "note", "grade"], [
+        ["1", "Ann", 'said "hi", left', "9"],  # unchanged
+        ["2", "Emile", "", "10"],  # changed
+        ["5", "Zoë", "new", "11"],  # new
+    ])
+    assert _assert_same(tmp_path, monkeypatch, [first, second]) == [IN_SQL, IN_SQL]
+
+
+def test_gzip_tsv_crlf_bom_header_row_and_null_values(tmp_path, monkeypatch):
+    tsv = tmp_path / "marks.tsv.gz"
+    tsv.write_bytes(gzip.compress(b"\xef\xbb\xbfid\tmark\r\n1\tA\r\n2\tNA\r\n3\t\r\n"))
+    assert _assert_same(tmp_path, monkeypatch, [tsv], null_values=("NA",)) == [IN_SQL]
+    titled = tmp_path / "titled.csv"
+    titled.write_bytes(b"Attendance export 2026-11\nid;day;status\n1;2026-11-02;present\n")
+    assert _assert_same(tmp_path, monkeypatch, [titled], header_row=2) == [IN_SQL]
+
+
+def test_ids_twice_in_a_first_load_keep_the_last_line(tmp_path, monkeypatch):
+    path = _csv(tmp_path / "dups.csv", ["id", "v"], [["1", "a"], ["2", "b"], ["1", "c"]])
+    assert _assert_same(tmp_path, monkeypatch, [path]) == [IN_SQL]
+
+
+@pytest.mark.parametrize("data, why", [
+    (b"id,v\n1,a\n\n2,b\n", "lines after the header"),  # a blank line
+    (b'id,v\n1,"two\nlines"\n', "lines after the header"),  # a field spanning lines
+    (b"id,v\n1,a\n2\n", "rejected"),  # a ragged row
+    (b'id,v\n1,"ab"c\n', "rejected"),  # bad quoting
+    (b"id,v\n1,a\n ,b\n", "usable id"),  # a blank id
+    (b"id,v\n1,a\n,b\n", "usable id"),  # no id
+    (b"id,v\n1,a\r2,b\n", "carriage return"),
+    (b"id,v\n1,a\x1fb\n", "control character"),  # JSON writers differ: \u001F, \u001f
+    (b"id,v\n1,caf\xe9\n", "rejected"),  # not UTF-8: the portable path names the byte
+    (b'"id",v\n1,a\n', "quoted or empty header"),
+    (b"id,workflow_state\n1,deleted\n", "soft deletes"),
+    (b"name,v\nAnn,a\n", "no column 'id'"),
+    (b"id,v\n", "no rows"),
+])
+def test_what_duckdb_does_not_read_falls_back_and_says_why(tmp_path, monkeypatch, data, why):
+    path = tmp_path / "odd.csv"
+    path.write_bytes(data)
+    [read_by] = _assert_same(tmp_path, monkeypatch, [path])
+    if read_by.startswith("InputFileError") or read_by.startswith("RejectLimit"):
+        return  # the load failed the same way on both paths
+    assert read_by.startswith(f"python ({IN_SQL} not used: ") and why in read_by, read_by
+
+
+def test_the_second_load_compares_and_a_snapshot_deletes_the_absent(tmp_path, monkeypatch):
+    header = ["id", "name"]
+    first = _csv(tmp_path / "r1.csv", header, [[str(i), f"s{i}"] for i in range(1, 11)])
+    second = _csv(tmp_path / "r2.csv", header, [[str(i), f"s{i}"] for i in range(1, 9)])
+    assert _assert_same(tmp_path, monkeypatch, [first, second], strategy="snapshot") == \
+        [IN_SQL, IN_SQL]
+    appended = _csv(tmp_path / "r3.csv", header, [["1", "changed"], ["11", "new"]])
+    assert _assert_same(tmp_path, monkeypatch, [first, appended], strategy="append") == \
+        [IN_SQL, IN_SQL]
+
+
+def test_the_metrics_name_who_read_the_file(tmp_path, monkeypatch):
+    monkeypatch.setenv(FASTPATH, "1")
+    db = tmp_path / "m.duckdb"
+    plain = _csv(tmp_path / "a.csv", ["id", "v"], [["1", "x"]])
+    blank = tmp_path / "b.csv"
+    blank.write_bytes(b"id,v\n2,x\n\n")
+    _load(db, [plain, blank])
+    con = duckdb.connect(str(db), read_only=True)
+    metrics = [json.loads(m) for (m,) in con.execute(
+        "select metrics_json from meta.job_run order by started_at").fetchall()]
+    assert [m["read_by"] for m in metrics] == [
+        IN_SQL, "python (duckdb read_csv not used: 2 lines after the header for 1 rows "
+        "(blank lines, or fields spanning lines))"]
+
+
+# Fields drawn to hit what differs between CSV readers and JSON writers: quotes,
+# delimiters, control characters, non-ASCII, the null text, blanks; now and then a
+# line end or a NUL inside a field (which the portable path reads).
+FIELD = st.one_of(
+    st.text(alphabet=st.sampled_from(list('ab ,;"\'\\/\t\x01\x1f\x7fé☃😀\u2028\u00a0')),
+            max_size=6),
+    st.sampled_from(["", " ", "NA", "null", "0", "-1.5", "true"]),
+)
+ODD_FIELD = st.sampled_from(["a\nb", "a\r\nb", "a\rb", "\x00", '"', "\u3000"])
+NAME = st.text(alphabet=st.sampled_from(list("abcXYZ_ é.")), min_size=1, max_size=5)
+
+
+@st.composite
+def csv_files(draw):
+    """(header, rows, line end, extra bytes): mostly well-formed, sometimes not."""
+    others = draw(st.lists(NAME.filter(lambda n: n.strip() and n != "id"), max_size=3,
+                           unique=True))
+    header = others[:]
+    header.insert(draw(st.integers(0, len(others))), "id")
+    width = len(header)
+    rows = []
+    for _ in range(draw(st.integers(0 if draw(st.integers(0, 9)) == 0 else 1, 8))):
+        row = [draw(ODD_FIELD if draw(st.integers(0, 40)) == 0 else FIELD)
+               for _ in range(width)]
+        row[header.index("id")] = draw(FIELD if draw(st.integers(0, 5)) == 0 else
+                                       st.sampled_from(["1", "2", "3", "10", "é"]))
+        if draw(st.integers(0, 15)) == 0:
+            row = row[:-1] or ["x", "y"]  # a ragged row
+        rows.append(row)
+    return header, rows, draw(st.sampled_from(["\n", "\r\n"])), \
+        draw(st.sampled_from([b""] * 6 + [b"\n", b'9,"open\n']))
+
+
+@settings(max_examples=60, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(first=csv_files(), second=csv_files())
+def test_any_csv_loads_the_same_both_ways(tmp_path, monkeypatch, first, second):
+    files = []
+    for n, (header, rows, newline, tail) in enumerate((first, second)):
+        path = _csv(tmp_path / f"drawn-{n}.csv", header, rows, newline)
+        path.write_bytes(path.read_bytes() + tail)
+        files.append(path)
+    _assert_same(tmp_path, monkeypatch, files)
