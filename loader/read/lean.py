@@ -25,16 +25,22 @@ import orjson
 from .records import MAX_ID_LENGTH, RecordParser, get_path, parse_timestamp
 
 
+def _settings(strict: RecordParser) -> tuple:
+    """What the per-line functions read of strict's settings: the id path and its one
+    key (None for a dotted path), the same for the updated field, whether there is
+    one, the future limit."""
+    id_path, upd_path = strict.id_path, strict.updated_path
+    id_key = id_path[0] if len(id_path) == 1 else None
+    upd_key = upd_path[0] if upd_path is not None and len(upd_path) == 1 else None
+    return id_path, id_key, upd_path, upd_key, upd_path is not None, strict.future_limit
+
+
 def lean_parser(strict: RecordParser):
     """A function raw -> (id, hash, updated_at) or None, for strict's settings
     (plain records only: an envelope is always the strict parser's)."""
     if strict.envelope is not None:
         return lambda raw: None
-    id_path, upd_path = strict.id_path, strict.updated_path
-    id_key = id_path[0] if len(id_path) == 1 else None
-    upd_key = upd_path[0] if upd_path is not None and len(upd_path) == 1 else None
-    with_updated = upd_path is not None
-    future_limit = strict.future_limit
+    id_path, id_key, upd_path, upd_key, with_updated, future_limit = _settings(strict)
     loads, dumps, sort_keys = orjson.loads, orjson.dumps, orjson.OPT_SORT_KEYS
 
     def parse(raw: bytes):
@@ -68,11 +74,7 @@ def lean_contract_parser(strict: RecordParser, check):
     with the check, so that a source without a contract asks nothing per line."""
     if strict.envelope is not None:
         return lambda raw: None
-    id_path, upd_path = strict.id_path, strict.updated_path
-    id_key = id_path[0] if len(id_path) == 1 else None
-    upd_key = upd_path[0] if upd_path is not None and len(upd_path) == 1 else None
-    with_updated = upd_path is not None
-    future_limit = strict.future_limit
+    id_path, id_key, upd_path, upd_key, with_updated, future_limit = _settings(strict)
     loads, dumps, sort_keys = orjson.loads, orjson.dumps, orjson.OPT_SORT_KEYS
 
     def parse(raw: bytes):
