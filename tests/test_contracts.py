@@ -182,3 +182,154 @@ def test_contract_applies_to_a_csv_source_with_its_row_numbers(env):
     assert [n for n, _ in rejects] == [3, 4], rejects
     assert "field 'grade_level' breaks pattern" in rejects[0][1], rejects
     assert "field 'name' breaks" in rejects[1][1], rejects
+
+
+# -- the check takes the parser's object: a line is parsed once ------------------------------
+
+BIG = 123456789012345678901234567890  # beyond 64 bits: orjson would read a float
+
+READER_SCHEMA = {
+    "type": "object",
+    "required": ["id"],
+    "properties": {
+        "score": {"type": "number", "maximum": 10},
+        # exact: BIG + 1 breaks it, orjson's float reading of it would not
+        "big": {"type": "integer", "maximum": BIG},
+        # a default is not filled in (use_default=False): payloads and hashes stay
+        "note": {"type": ["string", "null"], "default": "none"},
+    },
+}
+PLAIN = [
+    b'{"id": 1, "score": 3}',
+    b'{"id": 2, "score": 30}',
+    b'{"id": 3, "score": "3"}',
+    b'{"id": 4, "big": %d, "score": 1}' % BIG,
+    b'{"id": 5, "big": %d}' % (BIG + 1),
+    b'{"id": 6, "workflow_state": "deleted", "score": 99}',
+    b'{"id": 7, "workflow_state": "deleted", "score": 9}',
+    b'{"id": 8, "score": 2}\r',  # an odd line: the line rules, then the parsers
+    b'{"score": 1}',  # the parser's reject comes first
+    b'{"id": 9, "nested": {"score": 99}}',
+]
+CD2 = [
+    b'{"key": {"id": 1}, "value": {"id": 1, "score": 4}, "meta": {"action": "U"}}',
+    b'{"key": {"id": 2}, "value": {"id": 2, "score": 40}, "meta": {"action": "U"}}',
+    b'{"key": {"id": 3}, "value": {"id": 3, "big": %d}, "meta": {"action": "U"}}' % (BIG + 1),
+    b'{"key": {"id": 4}, "meta": {"action": "D"}}',
+    b'{"key": {"id": 5}, "value": {"id": 5, "score": 5, "workflow_state": "deleted"},'
+    b' "meta": {"action": "U"}}',
+]
+DEBEZIUM = [
+    b'{"op": "c", "after": {"id": 1, "score": 4}, "source": {"ts_ms": 1}}',
+    b'{"op": "u", "after": {"id": 2, "score": 40}, "before": {"id": 2, "score": 4}}',
+    b'{"op": "d", "before": {"id": 3, "score": 400}}',
+    b'{"op": "r", "after": {"id": 4, "big": %d}}' % BIG,
+]
+
+
+def _read(path, schema=None, **kw):
+    """(rows: (line, id, payload, hash, updated_at), rejects, deletes) of a RecordReader."""
+    from loader.data_contract import compile_contract
+    from loader.read import RecordReader
+
+    # profile_keys=False: the payload-key profile reads (some) payloads of its own
+    reader = RecordReader(path, contract=compile_contract(schema, "test"), profile_keys=False,
+                          **kw)
+    rows = [row for chunk in reader for row in zip(
+        chunk.line_number, chunk.id, chunk.payload, chunk.payload_hash,
+        chunk.record_updated_at)]
+    return rows, reader.rejects, reader.deletes
+
+
+def _as_before(path, schema, shape_key=None, **kw):
+    """What the reader gave before the check took the parser's object: the reader
+    without a contract, each of its records then checked on the line parsed again
+    (exactly, with the standard library)."""
+    from loader.data_contract import compile_contract
+    from loader.read.contract_check import reason
+    from fastjsonschema import JsonSchemaValueException
+
+    validator = compile_contract(schema, "test")
+    lines = path.read_bytes().split(b"\n")
+    rows, rejects, deletes = _read(path, **kw)
+    kept = []
+    for row in rows:
+        record = json.loads(row[2])
+        if shape_key is not None:
+            record = record.get(shape_key)
+        try:
+            if isinstance(record, dict):
+                validator(record)
+            kept.append(row)
+        except JsonSchemaValueException as exc:
+            rejects.append((row[0], reason(exc), lines[row[0] - 1].decode()))
+            if deletes.get(row[1], (None,))[0] == row[0]:  # a soft delete that breaks it
+                del deletes[row[1]]
+    return kept, sorted(rejects), deletes
+
+
+@pytest.mark.parametrize("shape, lines, content_key", [
+    ("plain", PLAIN, None), ("cd2", CD2, "value"), ("debezium", DEBEZIUM, "after")])
+def test_contract_reader_outcomes_with_the_parsers_object(tmp_path, shape, lines, content_key):
+    """The same rows (payloads as received, hashes), rejects and deletes as a load
+    without a contract whose records are then checked on their exact reading;
+    a soft delete is checked, a delete is not; long integers are compared exactly."""
+    path = tmp_path / f"{shape}.jsonl"
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    for lean in (True, False):
+        rows, rejects, deletes = _read(path, READER_SCHEMA, lean=lean)
+        assert (rows, sorted(rejects), deletes) == \
+            _as_before(path, READER_SCHEMA, content_key, lean=lean)
+    reasons = {number: why for number, why, _ in rejects}
+    if shape == "plain":
+        assert reasons == {
+            2: "contract: field 'score' breaks maximum (must be smaller than or equal to 10)",
+            3: "contract: field 'score' breaks type (must be number)",
+            5: f"contract: field 'big' breaks maximum (must be smaller than or equal to {BIG})",
+            6: "contract: field 'score' breaks maximum (must be smaller than or equal to 10)",
+            9: "missing or null id field 'id'"}
+        assert [r[1] for r in rows] == ["1", "4", "7", "8", "9"] and set(deletes) == {"7"}
+        assert rows[1][2] == PLAIN[3]  # the line as received, BIG's digits and all
+    elif shape == "cd2":
+        assert sorted(reasons) == [2, 3] and set(deletes) == {"4", "5"}
+    else:
+        assert sorted(reasons) == [2] and set(deletes) == {"3"}
+
+
+def test_contract_a_plain_line_is_parsed_once(tmp_path, monkeypatch):
+    """With a contract the lean parser's object is what is checked: one orjson
+    parse per record that meets it (before: two), the strict parser's second
+    reading only for a line that breaks it (it writes the reject)."""
+    import orjson
+
+    path = tmp_path / "r.jsonl"
+    path.write_bytes(b"".join(b'{"id": %d, "score": %d}\n' % (i, i % 12) for i in range(100)))
+    calls = []
+    loads = orjson.loads
+    monkeypatch.setattr(orjson, "loads", lambda raw: calls.append(raw) or loads(raw))
+    rows, rejects, _ = _read(path, READER_SCHEMA, shape="plain")
+    assert len(rows) == 92 and len(rejects) == 8  # scores 11 break the maximum
+    assert len(calls) == 92 + 2 * 8
+
+
+def test_contract_a_csv_row_is_checked_as_its_payload_holds_it(tmp_path, monkeypatch):
+    """A CSV row is checked on the record the reader built (not its payload parsed
+    again), as the payload holds it: a number column's 1e999 is stored as null."""
+    import orjson
+
+    from loader.read.formats import FileFormat
+
+    path = tmp_path / "r.csv"
+    path.write_text("id,score,note\n1,3,\n2,30,a\n3,1e999,b\n4,5,\n")
+    fmt = FileFormat(name="csv", types=(("id", "integer"), ("score", "number")))
+    calls = []
+    loads = orjson.loads
+    monkeypatch.setattr(orjson, "loads", lambda raw: calls.append(raw) or loads(raw))
+    rows, rejects, _ = _read(path, READER_SCHEMA, fmt=fmt)
+    plain_rows, _, _ = _read(path, fmt=fmt)
+    assert rows == [r for r in plain_rows if r[1] in ("1", "4")]
+    assert rows[1][2] == b'{"id":4,"score":5,"note":null}'  # no default filled in
+    assert [(n, why) for n, why, _ in rejects] == [
+        (3, "contract: field 'score' breaks maximum (must be smaller than or equal to 10)"),
+        (4, "contract: field 'score' breaks type (must be number)")]
+    assert [c for c in calls if c.startswith(b'{"id":')] == [b'{"id":3,"score":null,"note":"b"}']

@@ -10,31 +10,30 @@ the reject's reason, naming the field and the rule:
 
 An envelope's record is what is checked (Canvas Data 2 `value`, Debezium
 `after`); a delete carries no record and is not checked.
+
+The check takes the object the parser already built (the lean parser's, the
+strict parser's exact reading of a line with an integer beyond 64 bits, or the
+record another reader built): a line is parsed once. fastjsonschema is compiled
+without `use_default`, so checking leaves the object (and so the hash and the
+stored payload, made before it) as it was.
 """
 
 from __future__ import annotations
-
-import json
-
-import orjson
 
 from .envelopes import CONTENT_KEYS
 
 
 def contract_check(validator, shape: str):
-    """A function raw line -> reject reason or None, for a compiled validator (None
-    for a source without a contract: nothing to call)."""
+    """A function parsed line (the whole object, envelope and all) -> reject reason
+    or None, for a compiled validator (None for a source without a contract:
+    nothing to call)."""
     if validator is None:
         return None
     from fastjsonschema import JsonSchemaValueException
 
     content_key = CONTENT_KEYS.get(shape)
 
-    def check(raw: bytes) -> str | None:
-        try:
-            record = orjson.loads(raw)
-        except orjson.JSONDecodeError:  # an integer beyond 64 bits: the parser read it so
-            record = json.loads(raw)
+    def check(record) -> str | None:
         if content_key is not None:
             record = record.get(content_key)
             if not isinstance(record, dict):  # a delete: no record to check

@@ -91,6 +91,17 @@ class RecordParser:
         obj, exact = _load(raw)
         return self._verdict(obj, exact)
 
+    def parse_checked(self, raw: bytes, check) -> tuple[str, str, datetime | None, str]:
+        """parse(), and the object read checked against the source's contract (check:
+        contract_check's function): a record that breaks it is a Reject with the
+        check's reason. The object is the one hashed (exact for long integers)."""
+        obj, exact = _load(raw)
+        verdict = self._verdict(obj, exact)
+        why = check(obj)
+        if why is not None:
+            raise Reject(why)
+        return verdict
+
     def parse_object(self, obj: dict) -> tuple[bytes, tuple[str, str, datetime | None, str]]:
         """A record another reader built (CSV row, JSON array element, spreadsheet
         row): its payload (compact JSON, keys in the order read) and parse()'s verdict."""

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from math import isfinite
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -31,7 +32,7 @@ from .envelopes import CONTENT_KEYS, DELETE, SHAPES, SOFT_DELETE, UPSERT, shape_
 from .excel import SheetRecords
 from .formats import DELIMITED, FileFormat
 from .json_array import JsonArrayRecords
-from .lean import lean_parser
+from .lean import lean_contract_parser, lean_parser
 from .profile import KeyProfile
 from .lines import LineRules, blocks
 from .records import LONG_DIGITS, RecordParser, Reject, excerpt
@@ -91,7 +92,17 @@ class RecordReader:
         self.max_rejects = max_rejects
         self.progress = progress
         self.chunk_rows = chunk_rows
-        self._lean = lean_parser(self.parser) if lean else (lambda raw: None)
+        # The source's data contract (a compiled validator), checked per record on
+        # the object the parser built (contract_check.py): the lean and strict
+        # parsers' contract variants, and _checked_object for other readers.
+        self._contract = check = contract_check(contract, self.shape)
+        if check is None:
+            self._lean = lean_parser(self.parser) if lean else (lambda raw: None)
+            self._parse = self.parser.parse
+        else:
+            self._lean = lean_contract_parser(self.parser, check) if lean else \
+                (lambda raw: None)
+            self._parse = lambda raw: self.parser.parse_checked(raw, check)
         self.rejects: list[tuple[int, str, str]] = []
         self.rows_read = self.blank_lines = self.bytes_read = 0
         self.stopped = False  # past max_rejects
@@ -102,8 +113,6 @@ class RecordReader:
         self.profile = KeyProfile(CONTENT_KEYS.get(self.shape))  # empty unless profile_keys
         self.profile_keys = profile_keys
         self._late: list = []
-        # The source's data contract (a compiled validator), checked per record.
-        self._contract = contract_check(contract, self.shape)
 
     def add_late_rejects(self, rejects) -> None:
         """Records the database cannot store: rejects at the end of their batch."""
@@ -142,16 +151,16 @@ class RecordReader:
         chunk, (add_number, add_id, add_payload, add_hash, add_stamp, add_offset) = _fresh()
         lines = blank = rows = 0
         position = 0  # the source's byte position at the last batch end
-        chunk_rows, batch_size, judge = self.chunk_rows, self.batch_size, self._object
+        chunk_rows, batch_size = self.chunk_rows, self.batch_size
+        judge = self._object if self._contract is None else self._checked_object
         for number, value in source:
             if value is None:
                 blank += 1
                 continue
             lines += 1
             parsed = judge(number, value)
-            if parsed is not None and (self.deletes or parsed[1][3] != UPSERT or
-                                       self._contract) \
-                    and not self._upsert(parsed[1], number, parsed[0]):
+            if parsed is not None and (self.deletes or parsed[1][3] != UPSERT) \
+                    and not self._upsert(parsed[1], number):
                 parsed = None
             if parsed is not None:
                 verdict = parsed[1]
@@ -192,6 +201,17 @@ class RecordReader:
             self.rejects.append((number, str(why), _object_excerpt(value)))
             return None
 
+    def _checked_object(self, number: int, value):
+        """_object, and the record against the source's contract: None (a reject
+        naming the field and the rule, with the payload's start) if it breaks it."""
+        parsed = self._object(number, value)
+        if parsed is not None:
+            why = self._contract(_as_stored(value, parsed[0]))
+            if why is not None:
+                self.rejects.append((number, why, excerpt(parsed[0])))
+                return None
+        return parsed
+
     def _chunks(self) -> Iterator[Chunk]:
         rules = LineRules(self.path)
         lean, odd, strict, deletes = self._lean, self._odd_line, self._strict, self.deletes
@@ -217,8 +237,8 @@ class RecordReader:
                 else:  # the plain case: no call but the lean parser's
                     parsed = lean(raw) or strict(raw, number)
                 lines += 1
-                if parsed is not None and (deletes or len(parsed) > 3 or self._contract) \
-                        and not self._upsert(parsed, number, raw):
+                if parsed is not None and (deletes or len(parsed) > 3) \
+                        and not self._upsert(parsed, number):
                     continue
                 if parsed is not None:
                     add_number(number)
@@ -253,25 +273,14 @@ class RecordReader:
             yield chunk
         self._end_batch(lines, blank, offset - batch_start)
 
-    def _upsert(self, parsed: tuple, number: int, raw: bytes) -> bool:
+    def _upsert(self, parsed: tuple, number: int) -> bool:
         """Note a delete (and cancel an earlier one on a later upsert of its id);
-        whether the record is also a row of the chunk (all but a delete record,
-        and a record that breaks the source's contract: a reject)."""
-        if self._contract is not None and not self._meets_contract(raw, number):
-            return False
+        whether the record is also a row of the chunk (all but a delete record)."""
         self.deletes.pop(parsed[0], None)
         op = parsed[3] if len(parsed) > 3 else UPSERT
         if op != UPSERT:
             self.deletes[parsed[0]] = (number, parsed[2], op == SOFT_DELETE)
         return op != DELETE
-
-    def _meets_contract(self, raw: bytes, number: int) -> bool:
-        """Whether the record meets the source's contract (contract_check.py); if not,
-        a reject naming the field and the rule."""
-        why = self._contract(raw)
-        if why is not None:
-            self.rejects.append((number, why, excerpt(raw)))
-        return why is None
 
     def _odd_line(self, raw: bytes, number: int, offset: int, careful: bool, rules: LineRules):
         """A line that is not plainly a record: the odd-line rules, then a verdict:
@@ -287,9 +296,10 @@ class RecordReader:
         return raw, offset + skipped, parsed or self._strict(raw, number)
 
     def _strict(self, raw: bytes, number: int):
-        """The strict parser's verdict: (id, hash, updated_at), or None for a reject."""
+        """The strict parser's verdict: (id, hash, updated_at), or None for a reject
+        (a record that breaks the source's contract among them)."""
         try:
-            return self.parser.parse(raw)
+            return self._parse(raw)
         except Reject as why:
             self.rejects.append((number, str(why), excerpt(raw)))
             return None
@@ -309,6 +319,32 @@ class RecordReader:
         return self.stopped
 
 
+
+
+def _as_stored(value: dict, payload: bytes):
+    """The record as its payload holds it: value itself, but for a non-finite
+    number (a CSV number column's 1e999), which orjson writes as null."""
+    if b"null" in payload and _non_finite(value):
+        try:
+            return orjson.loads(payload)
+        except orjson.JSONDecodeError:  # json wrote it (long integers): Infinity, as value
+            pass
+    return value
+
+
+def _non_finite(value) -> bool:
+    """Whether a record holds an infinite or NaN number, at any depth."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        for v in (item.values() if type(item) is dict else item):
+            kind = type(v)
+            if kind is float:
+                if not isfinite(v):
+                    return True
+            elif kind is dict or kind is list:
+                stack.append(v)
+    return False
 
 
 def _object_excerpt(value: dict) -> str:
