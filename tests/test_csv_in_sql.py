@@ -126,6 +126,20 @@ def test_gzip_tsv_crlf_bom_header_row_and_null_values(tmp_path, monkeypatch):
     assert _assert_same(tmp_path, monkeypatch, [titled], header_row=2) == [IN_SQL]
 
 
+def test_integer_and_boolean_columns_are_typed_in_sql(tmp_path, monkeypatch):
+    header = ["id", "grade", "active"]
+    typed = {"id": "integer", "grade": "integer", "active": "boolean"}
+    good = _csv(tmp_path / "typed.csv", header, [
+        ["007", " 9\u00a0", "Yes"], ["+8", "-0", "f"], ["9", "", "1"]])
+    assert _assert_same(tmp_path, monkeypatch, [good], types=typed) == [IN_SQL]
+    for n, (grade, active) in enumerate([("1_000", "y"), ("0x1F", "n"), ("3", "yeſ"),
+                                         ("12345678901234567890", "t")]):
+        odd = _csv(tmp_path / f"odd-{n}.csv", header, [["1", grade, active]])
+        [read_by] = _assert_same(tmp_path, monkeypatch, [odd], types=typed)
+        assert "not used: DuckDB could not read it" in str(read_by) or \
+            str(read_by).startswith("RejectLimitExceeded"), read_by
+
+
 def test_ids_twice_in_a_first_load_keep_the_last_line(tmp_path, monkeypatch):
     path = _csv(tmp_path / "dups.csv", ["id", "v"], [["1", "a"], ["2", "b"], ["1", "c"]])
     assert _assert_same(tmp_path, monkeypatch, [path]) == [IN_SQL]
@@ -182,45 +196,66 @@ def test_the_metrics_name_who_read_the_file(tmp_path, monkeypatch):
 
 
 # Fields drawn to hit what differs between CSV readers and JSON writers: quotes,
-# delimiters, control characters, non-ASCII, the null text, blanks; now and then a
-# line end or a NUL inside a field (which the portable path reads).
-FIELD = st.one_of(
-    st.text(alphabet=st.sampled_from(list('ab ,;"\'\\/\t\x01\x1f\x7fé☃😀\u2028\u00a0')),
-            max_size=6),
-    st.sampled_from(["", " ", "NA", "null", "0", "-1.5", "true"]),
-)
-ODD_FIELD = st.sampled_from(["a\nb", "a\r\nb", "a\rb", "\x00", '"', "\u3000"])
+# delimiters, non-ASCII, the null text, blanks, texts an integer or boolean column
+# converts or rejects; in odd files also line ends, NULs and control characters
+# inside fields, ragged rows, an unclosed quote (which the portable path reads).
+TEXT = st.text(alphabet=st.sampled_from(list('ab ,;"\'\\/\t\x7fé☃😀\u2028\u00a0')),
+               max_size=6)
+VALUES = {
+    "text": st.one_of(TEXT, st.sampled_from(["", " ", "NA", "null", "0", "-1.5", "true"])),
+    "integer": st.sampled_from(["", "0", "007", " 12\u00a0", "+5", "-0", "-9223372036854775807"]),
+    "boolean": st.sampled_from(["", "yes", "N", " true ", "F", "1", "0", "t"]),
+}
+ODD_VALUES = st.sampled_from(["a\nb", "a\r\nb", "a\rb", "\x00", "\x01", "a\x1f", '"',
+                              "\u3000", "1_000", "0x1F", "yeſ", "12345678901234567890", "2.5"])
 NAME = st.text(alphabet=st.sampled_from(list("abcXYZ_ é.")), min_size=1, max_size=5)
 
 
 @st.composite
-def csv_files(draw):
-    """(header, rows, line end, extra bytes): mostly well-formed, sometimes not."""
+def csv_files(draw, odd: bool):
+    """(header, types, rows, line end, extra bytes); odd: now and then malformed."""
     others = draw(st.lists(NAME.filter(lambda n: n.strip() and n != "id"), max_size=3,
                            unique=True))
     header = others[:]
     header.insert(draw(st.integers(0, len(others))), "id")
-    width = len(header)
+    kinds = {name: draw(st.sampled_from(["text"] * 3 + ["integer", "boolean"]))
+             for name in others}
+    kinds["id"] = draw(st.sampled_from(["text", "integer"]))
     rows = []
-    for _ in range(draw(st.integers(0 if draw(st.integers(0, 9)) == 0 else 1, 8))):
-        row = [draw(ODD_FIELD if draw(st.integers(0, 40)) == 0 else FIELD)
-               for _ in range(width)]
-        row[header.index("id")] = draw(FIELD if draw(st.integers(0, 5)) == 0 else
-                                       st.sampled_from(["1", "2", "3", "10", "é"]))
-        if draw(st.integers(0, 15)) == 0:
+    for _ in range(draw(st.integers(0 if odd else 1, 8))):
+        row = [draw(ODD_VALUES if odd and draw(st.integers(0, 20)) == 0 else VALUES[kinds[n]])
+               for n in header]
+        row[header.index("id")] = draw(st.sampled_from(["1", "2", "3", "10", "007"]))
+        if odd and draw(st.integers(0, 15)) == 0:
             row = row[:-1] or ["x", "y"]  # a ragged row
         rows.append(row)
-    return header, rows, draw(st.sampled_from(["\n", "\r\n"])), \
-        draw(st.sampled_from([b""] * 6 + [b"\n", b'9,"open\n']))
+    tail = draw(st.sampled_from([b""] * 6 + [b"\n", b'9,"open\n'])) if odd else b""
+    types = {n: k for n, k in kinds.items() if k != "text"}
+    return header, types, rows, draw(st.sampled_from(["\n", "\r\n"])), tail
 
 
-@settings(max_examples=60, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
-@given(first=csv_files(), second=csv_files())
-def test_any_csv_loads_the_same_both_ways(tmp_path, monkeypatch, first, second):
+def _drawn(tmp_path, monkeypatch, first, second) -> list[str]:
+    """Load both drawn files (with the first one's types) both ways; the read_by."""
     files = []
-    for n, (header, rows, newline, tail) in enumerate((first, second)):
+    for n, (header, _, rows, newline, tail) in enumerate((first, second)):
         path = _csv(tmp_path / f"drawn-{n}.csv", header, rows, newline)
         path.write_bytes(path.read_bytes() + tail)
         files.append(path)
-    _assert_same(tmp_path, monkeypatch, files)
+    return _assert_same(tmp_path, monkeypatch, files, types=first[1])
+
+
+PROPERTY = settings(max_examples=50, deadline=None,
+                    suppress_health_check=[HealthCheck.function_scoped_fixture,
+                                           HealthCheck.too_slow])
+
+
+@PROPERTY
+@given(first=csv_files(odd=False), second=csv_files(odd=False))
+def test_well_formed_csv_loads_the_same_both_ways(tmp_path, monkeypatch, first, second):
+    _drawn(tmp_path, monkeypatch, first, second)
+
+
+@PROPERTY
+@given(first=csv_files(odd=True), second=csv_files(odd=True))
+def test_odd_csv_loads_the_same_both_ways(tmp_path, monkeypatch, first, second):
+    _drawn(tmp_path, monkeypatch, first, second)

@@ -1,21 +1,29 @@
-"""DuckDB stages a plain CSV itself: read_csv into _stage, payload and hash in SQL.
+"""DuckDB stages a plain CSV itself: read_csv, the payload and its hash in SQL.
 
 The portable path turns each CSV row into a dict, its JSON payload and the
 SHA-256 of its canonical JSON in Python: about 13 µs a row, 13x DuckDB's own
 `read_csv`. Here DuckDB does the same work inside one INSERT: its CSV reader
-(header row skipped, every column text), `json_object` in the header's order
-for the payload, `json_object` in sorted key order for the canonical form and
-`sha256` of it. The rows are exactly the portable path's: same payload bytes,
-same hash, same line numbers (tests/test_csv_in_sql.py compares the two on
-generated files).
+(the lines up to the header skipped, every column text), `json_object` in the
+header's order for the payload, `json_object` in sorted key order for the
+canonical form and `sha256` of it. The rows are exactly the portable path's:
+same payload bytes, same hash, same line numbers (tests/test_csv_in_sql.py
+compares the two on drawn files).
+
+* Into an empty raw table (a first load) the INSERT writes raw itself, in the
+  load's transaction; ids the file holds more than once need line numbers to
+  keep the last one, so such a file is read again into _stage.
+* Otherwise the rows go to _stage with their line numbers (row_number() over
+  the reader's rows, in file order) and the portable apply compares and writes.
 
 Only a file in which nothing needs the portable path's judgement goes this
 way; the rest is decided before or after the INSERT, and a file that fails
 any check is staged again by the portable path, which then writes the rejects,
 counts the blank lines and names the bad byte exactly as it always does:
 
-* before: the source declares no `types`, no contract, no `updated_field`, a
-  top-level id column, UTF-8, at least one null text; the header line is
+* before: the source declares no `number` type (integer and boolean columns
+  are converted in SQL as delimited.typed() converts them), no contract, no
+  `updated_field`, a top-level id column (not a boolean one), UTF-8, at least
+  one null text; the header line is
   plain (no quote), and so is every line above it; the file (unzipped) has no
   lone carriage return and no control character but tab and line ends (DuckDB's
   JSON writes \u001F where orjson writes \u001f); its header has no
@@ -25,8 +33,12 @@ counts the blank lines and names the bad byte exactly as it always does:
   line numbers are row numbers); every id is present, not blank and at most
   MAX_ID_LENGTH characters.
 
-The fallback costs a second read of the file; `meta.job_run`'s metrics say
-which path read it (`read_by`) and why it fell back.
+The payload-key profile is taken from the first SAMPLE_ALL rows, read by the
+portable reader (a CSV row's keys are the header's; the portable path also
+samples one in SAMPLE_EVERY after them, which can only turn a key's type from
+"null" to "string", and drift ignores null types). The fallback costs a second
+read of the file; `meta.job_run`'s metrics say which path read it (`read_by`)
+and why it fell back.
 """
 
 from __future__ import annotations
@@ -38,6 +50,7 @@ from itertools import islice
 import duckdb
 
 from ... import contract
+from ...faults import crash_point
 from ...read import MAX_ID_LENGTH, RecordReader, file_state, is_gzip, open_input
 from ...read.cells import header_names
 from ...read.delimited import DelimitedRecords, sniff_delimiter
@@ -49,8 +62,10 @@ from ..staging import Staged
 
 READ_BY = "duckdb read_csv"
 _BLOCK = 1 << 20
-# Python's str.isspace() characters, as RE2 spells them: a blank id.
-_BLANK_ID = r"[\pZ\t\n\x0b\f\r\x1c-\x1f\x85]*"
+# Python's str.isspace() characters, as RE2 spells them (a blank id is only these).
+_SPACE = r"\pZ\t\n\x0b\f\r\x1c-\x1f\x85"
+_BLANK_ID = f"[{_SPACE}]*"
+_TYPED = ("text", "integer", "boolean")  # a number's float text is Python's repr: not here
 _CONTROLS = bytes(c for c in range(32) if c not in b"\t\n\r")
 _DUPLICATES = "ids in the file more than once"
 _UNREADABLE = (duckdb.InvalidInputException, duckdb.ConversionException)
@@ -64,6 +79,7 @@ class Plan:
     delimiter: str
     header_lines: int  # the file's lines up to and including the header
     gzip: bool
+    values: list[str]  # each column's value in the payload (SQL; see _value)
 
 
 class CsvInSql:
@@ -100,6 +116,7 @@ class CsvInSql:
             staged = self._stage_table(plan, rows, before)
             if staged is None:
                 return None
+        crash_point("during_stage")
         reader = self.reader
         reader.rows_read, reader.bytes_read = rows, size
         if reader.progress is not None:
@@ -178,7 +195,7 @@ class CsvInSql:
         if fmt.name not in DELIMITED:
             return self._no("not CSV")
         checks = (
-            (fmt.types, "declared types"),
+            (any(kind not in _TYPED for _, kind in fmt.types), "a number column"),
             (reader.has_contract, "a contract"),
             (reader.with_updated, "an updated field"),
             (reader.shape != "plain", f"shape {reader.shape}"),
@@ -198,7 +215,13 @@ class CsvInSql:
             return self._no(f"no column {parser.id_path[0]!r}")
         if "workflow_state" in names:
             return self._no("a workflow_state column (soft deletes)")
-        return Plan(names, delimiter, fmt.header_row, is_gzip(reader.path))
+        types = dict(fmt.types)
+        if not set(types) <= set(names):
+            return self._no("a typed column the header lacks")
+        if types.get(parser.id_path[0]) == "boolean":
+            return self._no("a boolean id column")
+        values = [_value(f"c{i}", types.get(name, "text")) for i, name in enumerate(names)]
+        return Plan(names, delimiter, fmt.header_row, is_gzip(reader.path), values)
 
     def _head(self, header_row: int) -> list[str] | None:
         """The file's lines up to the header (text, without line ends), or None."""
@@ -257,19 +280,22 @@ class CsvInSql:
         return f"select {columns} from read_csv(?, {options})"
 
     def _id_column(self, plan: Plan) -> str:
-        return f"c{plan.names.index(self.reader.parser.id_path[0])}"
+        """The id as the portable path's text of it (an integer column: its number)."""
+        at = plan.names.index(self.reader.parser.id_path[0])
+        value = plan.values[at]
+        return f"c{at}" if value == f"c{at}" else f"cast({value} as varchar)"
 
     @staticmethod
     def _payload(plan: Plan) -> str:
         """The payload: the row as a JSON object, in the header's order."""
-        return _json_object(plan.names, range(len(plan.names)))
+        return _json_object(plan.names, plan.values)
 
     @staticmethod
     def _hash(plan: Plan) -> str:
         """SHA-256 of the canonical JSON: keys sorted (code point order, as orjson's)."""
         ordered = sorted(range(len(plan.names)), key=lambda i: plan.names[i])
-        return f"sha256(cast({_json_object([plan.names[i] for i in ordered], ordered)} " \
-            "as varchar))"
+        canonical = _json_object([plan.names[i] for i in ordered], [plan.values[i] for i in ordered])
+        return f"sha256(cast({canonical} as varchar))"
 
     def _profile(self) -> None:
         """The payload key profile of the first SAMPLE_ALL records, read by the portable
@@ -312,10 +338,31 @@ def _unreadable(exc: Exception) -> str:
     return f"DuckDB could not read it ({str(exc).splitlines()[0]})"
 
 
-def _json_object(keys: list[str], columns) -> str:
-    """json_object of the keys and the columns c<i> at the given places."""
-    pairs = ", ".join(f"{_literal(k)}, c{i}" for k, i in zip(keys, columns))
+def _json_object(keys: list[str], values: list[str]) -> str:
+    pairs = ", ".join(f"{_literal(k)}, {v}" for k, v in zip(keys, values))
     return f"json_object({pairs})"
+
+
+def _value(column: str, kind: str) -> str:
+    """A column's payload value: its text, or for a declared integer or boolean the
+    JSON value read/delimited.typed() makes of it. Text it would reject raises an
+    error (the portable path then reads the file and writes the reject); the
+    patterns are delimited.py's, ASCII letters spelled out (RE2's (?i) folds ſ
+    to s, as Python's does, and Python's lower() then would not)."""
+    if kind == "text":
+        return column
+    pad = f"[{_SPACE}]*"
+    if kind == "integer":
+        return (f"case when {column} is null then null "
+                f"when regexp_full_match({column}, '{pad}[+-]?[0-9]+{pad}') "
+                f"then cast(regexp_replace({column}, '[{_SPACE}]', '', 'g') as bigint) "
+                "else error('not an integer') end")
+    yes, no = ("[Tt][Rr][Uu][Ee]|[Tt]|[Yy][Ee][Ss]|[Yy]|1",
+               "[Ff][Aa][Ll][Ss][Ee]|[Ff]|[Nn][Oo]|[Nn]|0")
+    return (f"case when {column} is null then null "
+            f"when regexp_full_match({column}, '{pad}({yes}){pad}') then true "
+            f"when regexp_full_match({column}, '{pad}({no}){pad}') then false "
+            "else error('not a boolean') end")
 
 
 def _literal(text: str) -> str:
