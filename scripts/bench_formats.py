@@ -1,6 +1,8 @@
 """scripts/bench.py's `formats` group: the loader on CSV and .xlsx files.
 
-    loader_csv_first        a CSV of N attendance rows into a fresh DuckDB
+    loader_csv_first        a CSV of N attendance rows into a fresh DuckDB (read by
+                            DuckDB's read_csv: backends/duckdb/csv_in_sql.py)
+    loader_csv_first_python the same with CANVAS_DUCKDB_FASTPATH=0: the Python reader
     duckdb_read_csv_ctas    DuckDB's own read_csv CREATE TABLE AS of the same file
     loader_xlsx_first       an .xlsx of min(N, 100,000) rows (one sheet) into a fresh DuckDB
 
@@ -79,7 +81,10 @@ def run_formats(bench, n: int, remove_db) -> None:
     csv_path = write_csv(work / f"attendance-{n}.csv", n)
     xlsx_path = write_xlsx(work / f"attendance-{xlsx_n}.xlsx", xlsx_n)
     contenders = (
-        ("loader_csv_first", n, csv_path, "load", "fresh database, CSV via the portable stager"),
+        ("loader_csv_first", n, csv_path, "load",
+         "fresh database, CSV read by DuckDB's read_csv (payload and hash in SQL)"),
+        ("loader_csv_first_python", n, csv_path, "load",
+         "fresh database, CSV read by the Python reader (CANVAS_DUCKDB_FASTPATH=0)"),
         ("duckdb_read_csv_ctas", n, csv_path, "read_csv_ctas",
          "DuckDB's own read_csv CREATE TABLE AS (typed columns, no hash, no payload)"),
         ("loader_xlsx_first", xlsx_n, xlsx_path, "load",
@@ -95,7 +100,9 @@ def run_formats(bench, n: int, remove_db) -> None:
                 if kind == "load":
                     spec = {"kind": "load", "target": "duckdb", "config": {"path": str(db)},
                             "file": str(path), "table": "raw.attendance"}
-                runs.append(bench.child(spec))
+                env = {**bench.env, "CANVAS_DUCKDB_FASTPATH": "0"} \
+                    if name.endswith("_python") else None
+                runs.append(bench.child(spec, env))
         except Exception as exc:  # noqa: BLE001 - reported, the bench goes on
             bench.failed(n, name, "formats", exc)
             continue

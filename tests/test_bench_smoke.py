@@ -17,7 +17,7 @@ CONTENDERS = {
     "dlt_default_first", "dlt_default_rerun", "dlt_parquet_first", "dlt_parquet_rerun",
     "postgres_loader_first", "postgres_copy",
     "dbt_full_refresh", "dbt_incremental_1pct", "dbt_nothing_new",
-    "loader_csv_first", "duckdb_read_csv_ctas", "loader_xlsx_first",
+    "loader_csv_first", "loader_csv_first_python", "duckdb_read_csv_ctas", "loader_xlsx_first",
     "loader_first_paired", "loader_first_no_payload_drift", "payload_key_profile_only",
     "report_duckdb", "report_postgres",
 }
