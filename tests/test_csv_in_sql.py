@@ -140,6 +140,27 @@ def test_integer_and_boolean_columns_are_typed_in_sql(tmp_path, monkeypatch):
             str(read_by).startswith("RejectLimitExceeded"), read_by
 
 
+def test_an_updated_field_moves_the_watermark_and_filters_older_rows(tmp_path, monkeypatch):
+    header = ["mark_id", "status", "recorded_at"]
+    first = _csv(tmp_path / "att-1.csv", header, [
+        ["1", "present", "2026-03-02T08:00:00Z"], ["2", "absent", "2026-03-02 09:30:00+01:30"],
+        ["3", "late", ""], ["4", "present", " 2026-03-02 "]])
+    second = _csv(tmp_path / "att-2.csv", header, [
+        ["1", "absent", "2026-03-01T08:00:00Z"],  # below the watermark: not written
+        ["5", "present", "2026-03-03T08:00:00.250Z"]])
+    assert _assert_same(tmp_path, monkeypatch, [first, second], id_field="mark_id",
+                        updated_field="recorded_at", incremental=True) == [IN_SQL, IN_SQL]
+    odd = _csv(tmp_path / "att-3.csv", header, [["6", "present", "2026-03-02T10:00:00+05"]])
+    [read_by] = _assert_same(tmp_path, monkeypatch, [odd], id_field="mark_id",
+                             updated_field="recorded_at")
+    assert "not a timestamp" in read_by  # Python reads +05; DuckDB's side leaves it to it
+    future = _csv(tmp_path / "att-4.csv", header, [["7", "present", "2099-01-01"]])
+    [failed] = _assert_same(tmp_path, monkeypatch, [future], id_field="mark_id",
+                            updated_field="recorded_at")
+    assert failed.startswith(f"RejectLimitExceeded: {future}: every line (1) was rejected "
+                             "(first at line 2: 'recorded_at' '2099-01-01' is in the future")
+
+
 def test_ids_twice_in_a_first_load_keep_the_last_line(tmp_path, monkeypatch):
     path = _csv(tmp_path / "dups.csv", ["id", "v"], [["1", "a"], ["2", "b"], ["1", "c"]])
     assert _assert_same(tmp_path, monkeypatch, [path]) == [IN_SQL]
@@ -206,6 +227,12 @@ VALUES = {
     "integer": st.sampled_from(["", "0", "007", " 12\u00a0", "+5", "-0", "-9223372036854775807"]),
     "boolean": st.sampled_from(["", "yes", "N", " true ", "F", "1", "0", "t"]),
 }
+STAMPS = st.sampled_from(["", "2026-03-02", "2026-03-02T10:00:00Z", "2026-03-02 10:00:00.5+01:30",
+                          " 2025-12-31T23:59:59 ", "2026-03-02T10:00", "2026-03-02T10:00:00+05",
+                          "2026-11-01T08:00:00.123456-03:00"])
+ODD_STAMPS = st.sampled_from(["2026-02-30", "0000-01-01", "2099-01-01", "soon",
+                              "2026-03-02T24:00:00", "2026-03-02T10:00:00.1234567"])
+VALUES["stamp"] = STAMPS
 ODD_VALUES = st.sampled_from(["a\nb", "a\r\nb", "a\rb", "\x00", "\x01", "a\x1f", '"',
                               "\u3000", "1_000", "0x1F", "yeſ", "12345678901234567890", "2.5"])
 NAME = st.text(alphabet=st.sampled_from(list("abcXYZ_ é.")), min_size=1, max_size=5)
@@ -221,27 +248,35 @@ def csv_files(draw, odd: bool):
     kinds = {name: draw(st.sampled_from(["text"] * 3 + ["integer", "boolean"]))
              for name in others}
     kinds["id"] = draw(st.sampled_from(["text", "integer"]))
+    if draw(st.booleans()):
+        header.append("at")  # the updated field (see _drawn)
+        kinds["at"] = "stamp"
     rows = []
     for _ in range(draw(st.integers(0 if odd else 1, 8))):
         row = [draw(ODD_VALUES if odd and draw(st.integers(0, 20)) == 0 else VALUES[kinds[n]])
                for n in header]
+        if "at" in header:
+            row[-1] = draw(ODD_STAMPS if odd and draw(st.integers(0, 8)) == 0 else STAMPS)
         row[header.index("id")] = draw(st.sampled_from(["1", "2", "3", "10", "007"]))
         if odd and draw(st.integers(0, 15)) == 0:
             row = row[:-1] or ["x", "y"]  # a ragged row
         rows.append(row)
     tail = draw(st.sampled_from([b""] * 6 + [b"\n", b'9,"open\n'])) if odd else b""
-    types = {n: k for n, k in kinds.items() if k != "text"}
+    types = {n: k for n, k in kinds.items() if k not in ("text", "stamp")}
     return header, types, rows, draw(st.sampled_from(["\n", "\r\n"])), tail
 
 
-def _drawn(tmp_path, monkeypatch, first, second) -> list[str]:
-    """Load both drawn files (with the first one's types) both ways; the read_by."""
+def _drawn(tmp_path, monkeypatch, first, second, strategy, incremental) -> list[str]:
+    """Load both drawn files (with the first one's types and updated field) both ways;
+    the read_by."""
     files = []
     for n, (header, _, rows, newline, tail) in enumerate((first, second)):
         path = _csv(tmp_path / f"drawn-{n}.csv", header, rows, newline)
         path.write_bytes(path.read_bytes() + tail)
         files.append(path)
-    return _assert_same(tmp_path, monkeypatch, files, types=first[1])
+    updated = "at" if "at" in first[0] else None
+    return _assert_same(tmp_path, monkeypatch, files, types=first[1], strategy=strategy,
+                        updated_field=updated, incremental=incremental and updated is not None)
 
 
 PROPERTY = settings(max_examples=50, deadline=None,
@@ -249,13 +284,20 @@ PROPERTY = settings(max_examples=50, deadline=None,
                                            HealthCheck.too_slow])
 
 
-@PROPERTY
-@given(first=csv_files(odd=False), second=csv_files(odd=False))
-def test_well_formed_csv_loads_the_same_both_ways(tmp_path, monkeypatch, first, second):
-    _drawn(tmp_path, monkeypatch, first, second)
+STRATEGY = st.sampled_from(["upsert", "upsert", "append", "snapshot"])
 
 
 @PROPERTY
-@given(first=csv_files(odd=True), second=csv_files(odd=True))
-def test_odd_csv_loads_the_same_both_ways(tmp_path, monkeypatch, first, second):
-    _drawn(tmp_path, monkeypatch, first, second)
+@given(first=csv_files(odd=False), second=csv_files(odd=False), strategy=STRATEGY,
+       incremental=st.booleans())
+def test_well_formed_csv_loads_the_same_both_ways(tmp_path, monkeypatch, first, second,
+                                                  strategy, incremental):
+    _drawn(tmp_path, monkeypatch, first, second, strategy, incremental)
+
+
+@PROPERTY
+@given(first=csv_files(odd=True), second=csv_files(odd=True), strategy=STRATEGY,
+       incremental=st.booleans())
+def test_odd_csv_loads_the_same_both_ways(tmp_path, monkeypatch, first, second, strategy,
+                                          incremental):
+    _drawn(tmp_path, monkeypatch, first, second, strategy, incremental)

@@ -21,9 +21,10 @@ any check is staged again by the portable path, which then writes the rejects,
 counts the blank lines and names the bad byte exactly as it always does:
 
 * before: the source declares no `number` type (integer and boolean columns
-  are converted in SQL as delimited.typed() converts them), no contract, no
-  `updated_field`, a top-level id column (not a boolean one), UTF-8, at least
-  one null text; the header line is
+  are converted in SQL as delimited.typed() converts them), no contract, a
+  top-level id column (not a boolean one), an updated field that is a text
+  column of the header, if any (its common ISO forms are read in SQL: see
+  _updated_value), UTF-8, at least one null text; the header line is
   plain (no quote), and so is every line above it; the file (unzipped) has no
   lone carriage return and no control character but tab and line ends (DuckDB's
   JSON writes \u001F where orjson writes \u001f); its header has no
@@ -31,7 +32,7 @@ counts the blank lines and names the bad byte exactly as it always does:
 * after: DuckDB rejected no row; the rows read plus the lines up to the
   header are the file's lines (so no blank line, no field spanning lines:
   line numbers are row numbers); every id is present, not blank and at most
-  MAX_ID_LENGTH characters.
+  MAX_ID_LENGTH characters; no change time is in the future.
 
 The payload-key profile is taken from the first SAMPLE_ALL rows, read by the
 portable reader (a CSV row's keys are the header's; the portable path also
@@ -80,6 +81,7 @@ class Plan:
     header_lines: int  # the file's lines up to and including the header
     gzip: bool
     values: list[str]  # each column's value in the payload (SQL; see _value)
+    updated: str  # record_updated_at (SQL; see _updated_value)
 
 
 class CsvInSql:
@@ -106,7 +108,8 @@ class CsvInSql:
         backend.stage_create()
         backend.begin()
         staged = None
-        if backend.scalar(f"select count(*) from {self.spec.raw}") == 0:
+        if backend.scalar(f"select count(*) from {self.spec.raw}") == 0 and not (
+                self.spec.incremental and backend.watermark(self.spec.source_name)):
             staged = self._first_load(plan, rows, before)
             if staged is None and self.why != _DUPLICATES:
                 return None
@@ -134,7 +137,7 @@ class CsvInSql:
         ingested_at = backend.ingest_clock(spec.raw)
         select = self._select(plan, (
             f"{self._id_column(plan)}, {self._payload(plan)}, {self._hash(plan)}, "
-            "cast(null as timestamp), ?, ?, ?"))
+            f"{plan.updated}, ?, ?, ?"))
         try:
             backend.execute(
                 f"insert into {spec.raw} ({', '.join(contract.WRITTEN_COLUMNS)}) {select}",
@@ -149,7 +152,9 @@ class CsvInSql:
             why = _DUPLICATES
         if why is not None:
             return self._undo(why)
-        return Staged(self.reader, records=rows, first_load=FirstLoad(ingested_at, rows))
+        new_max = backend.scalar(f"select max(record_updated_at) from {spec.raw}")
+        return Staged(self.reader, records=rows,
+                      first_load=FirstLoad(ingested_at, rows, new_max))
 
     def _stage_table(self, plan: Plan, rows: int, before) -> Staged | None:
         """Raw holds rows already (or the file repeats ids): _stage gets the rows with
@@ -157,10 +162,11 @@ class CsvInSql:
         backend = self.backend
         select = self._select(plan, (
             f"row_number() over () + {plan.header_lines}, {self._id_column(plan)}, "
-            f"{self._payload(plan)}, {self._hash(plan)}"))
+            f"{self._payload(plan)}, {self._hash(plan)}, {plan.updated}"))
         try:
             backend.execute(
-                f"insert into _stage (line_number, id, payload, payload_hash) {select}",
+                "insert into _stage (line_number, id, payload, payload_hash, record_updated_at) "
+                f"{select}",
                 (str(self.reader.path),))
         except _UNREADABLE as exc:
             return self._undo(_unreadable(exc), in_transaction=False)
@@ -184,6 +190,10 @@ class CsvInSql:
             "or regexp_full_match(id, ?)", (MAX_ID_LENGTH, _BLANK_ID))
         if bad_ids:
             return f"{bad_ids} rows without a usable id"
+        future = backend.scalar(f"select count(*) from {table} where record_updated_at > ?",
+                                (self.reader.parser.future_limit,))
+        if future:
+            return f"{future} rows updated in the future"
         if file_state(self.reader.path) != before:
             return "the file changed while DuckDB read it"
         return None
@@ -197,7 +207,7 @@ class CsvInSql:
         checks = (
             (any(kind not in _TYPED for _, kind in fmt.types), "a number column"),
             (reader.has_contract, "a contract"),
-            (reader.with_updated, "an updated field"),
+            (reader.with_updated and len(parser.updated_path) != 1, "a nested updated field"),
             (reader.shape != "plain", f"shape {reader.shape}"),
             (len(parser.id_path) != 1, "a nested id field"),
             (fmt.encoding.lower().replace("_", "-") not in ("utf-8", "utf8"), "not UTF-8"),
@@ -221,7 +231,13 @@ class CsvInSql:
         if types.get(parser.id_path[0]) == "boolean":
             return self._no("a boolean id column")
         values = [_value(f"c{i}", types.get(name, "text")) for i, name in enumerate(names)]
-        return Plan(names, delimiter, fmt.header_row, is_gzip(reader.path), values)
+        updated = "cast(null as timestamp)"
+        if reader.with_updated:
+            column = parser.updated_path[0]
+            if column not in names or column in types:
+                return self._no("an updated field that is not a text column")
+            updated = _updated_value(f"c{names.index(column)}")
+        return Plan(names, delimiter, fmt.header_row, is_gzip(reader.path), values, updated)
 
     def _head(self, header_row: int) -> list[str] | None:
         """The file's lines up to the header (text, without line ends), or None."""
@@ -322,16 +338,38 @@ class CsvInSql:
 
 class FirstLoad:
     """apply() of a first load that went straight into raw: nothing to fix up (no
-    id twice, no updated field: nothing below a watermark)."""
+    id twice; incremental with a watermark goes through _stage)."""
 
-    def __init__(self, ingested_at, rows: int):
+    def __init__(self, ingested_at, rows: int, new_max):
         self.ingested_at = ingested_at
         self.rows = rows
+        self.new_max = new_max
 
     def apply(self, backend, staged, spec) -> apply_steps.ApplyCounts:
         return apply_steps.ApplyCounts(
             ingested_at=self.ingested_at, staged=self.rows, latest=self.rows, below=0,
-            inserted=self.rows, updated=0, watermark_before=backend.watermark(spec.source_name))
+            inserted=self.rows, updated=0, watermark_before=backend.watermark(spec.source_name),
+            new_max=self.new_max)
+
+
+_DATE = "[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])"
+_TIME = "[T ]([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9]([.][0-9]{1,6})?)?"
+_ZONE = "(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])"
+
+
+def _updated_value(column: str) -> str:
+    """record_updated_at from the updated field's text, as records.parse_timestamp
+    reads it (no offset: UTC; an offset: converted to UTC), for the forms both read
+    alike: a date, or a date and time to at most microseconds, with Z or +hh:mm.
+    Any other text raises an error (parse_timestamp may read it, or reject it:
+    the portable path decides), as does a year before 1 once in UTC."""
+    text = f"regexp_replace({column}, '^[{_SPACE}]+|[{_SPACE}]+$', '', 'g')"
+    stamp = (f"case when regexp_full_match({text}, '{_DATE}{_TIME}{_ZONE}') "
+             f"then cast(replace({text}, 'Z', '+00:00') as timestamptz) at time zone 'UTC' "
+             f"when regexp_full_match({text}, '{_DATE}({_TIME})?') "
+             f"then cast({text} as timestamp) else error('not a timestamp') end")
+    return (f"case when {column} is null then null when {stamp} < timestamp '0001-01-01' "
+            f"then error('before year 1') else {stamp} end")
 
 
 def _unreadable(exc: Exception) -> str:
