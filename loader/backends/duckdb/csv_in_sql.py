@@ -163,6 +163,9 @@ class CsvInSql:
         select = self._select(plan, (
             f"row_number() over () + {plan.header_lines}, {self._id_column(plan)}, "
             f"{self._payload(plan)}, {self._hash(plan)}, {plan.updated}"))
+        # row_number() over () numbers the rows in file order only while DuckDB keeps
+        # insertion order (the backend lets it reorder everywhere else).
+        backend.execute("set preserve_insertion_order = true")
         try:
             backend.execute(
                 "insert into _stage (line_number, id, payload, payload_hash, record_updated_at) "
@@ -170,6 +173,8 @@ class CsvInSql:
                 (str(self.reader.path),))
         except _UNREADABLE as exc:
             return self._undo(_unreadable(exc), in_transaction=False)
+        finally:
+            backend.execute("set preserve_insertion_order = false")
         why = self._check("_stage", rows, before)
         if why is not None:
             return self._undo(why, in_transaction=False)
