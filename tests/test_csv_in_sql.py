@@ -180,6 +180,15 @@ def test_ids_twice_in_a_first_load_keep_the_last_line(tmp_path, monkeypatch):
     (b"id,workflow_state\n1,deleted\n", "soft deletes"),
     (b"name,v\nAnn,a\n", "no column 'id'"),
     (b"id,v\n", "no rows"),
+    # DuckDB drops one empty field too many, and the spaces around a quoted field:
+    (b"id,v\n1,a,\n2,b\n", "ending in a delimiter"),
+    (b"id,v,w\n1,a,,\n", "ending in a delimiter"),
+    (b"id,v\n1,\"x\",\n", "ending in a delimiter"),
+    (b"id,v,\n1,a\n", "ending in a delimiter"),
+    (b'id,v\n1, "a"\n2,b\n', "spaces between"),
+    (b'id,v\n "1",a\n2,b\n', "spaces between"),
+    (b'id,v\n1,"a" \n2,b\n', "spaces between"),
+    (b'id;v\n1; "a;b"\n2;b\n', "spaces between"),
 ])
 def test_what_duckdb_does_not_read_falls_back_and_says_why(tmp_path, monkeypatch, data, why):
     path = tmp_path / "odd.csv"
@@ -188,6 +197,26 @@ def test_what_duckdb_does_not_read_falls_back_and_says_why(tmp_path, monkeypatch
     if read_by.startswith("InputFileError") or read_by.startswith("RejectLimit"):
         return  # the load failed the same way on both paths
     assert read_by.startswith(f"python ({IN_SQL} not used: ") and why in read_by, read_by
+
+
+def test_what_stays_with_duckdb_quotes_inside_fields_and_an_empty_last_field(
+        tmp_path, monkeypatch):
+    path = tmp_path / "kept.csv"
+    path.write_bytes(b'id,note,w\n1,"late, ""excused"" ",y\n2,"a "" , b",x\n3,plain,\n')
+    assert _assert_same(tmp_path, monkeypatch, [path]) == [IN_SQL]
+
+
+def test_a_file_name_duckdb_would_read_as_a_pattern_and_odd_null_texts(tmp_path,
+                                                                        monkeypatch):
+    (tmp_path / "r1.csv").write_bytes(b"id,v\n9,WRONG FILE\n")
+    bracketed = tmp_path / "r[1].csv"
+    bracketed.write_bytes(b"id,v\n1,right\n")
+    [read_by] = _assert_same(tmp_path, monkeypatch, [bracketed])
+    assert "pattern" in read_by
+    plain = _csv(tmp_path / "nulls.csv", ["id", "v"], [["1", "a,b"], ["2", 'a"b']])
+    for nulls in (("a,b",), ('a"b',)):
+        [read_by] = _assert_same(tmp_path, monkeypatch, [plain], null_values=nulls)
+        assert "null text holding the delimiter" in read_by
 
 
 def test_the_second_load_compares_and_a_snapshot_deletes_the_absent(tmp_path, monkeypatch):
@@ -261,18 +290,27 @@ def csv_files(draw, odd: bool):
         if odd and draw(st.integers(0, 15)) == 0:
             row = row[:-1] or ["x", "y"]  # a ragged row
         rows.append(row)
-    tail = draw(st.sampled_from([b""] * 6 + [b"\n", b'9,"open\n'])) if odd else b""
+    tail = draw(st.sampled_from([b""] * 6 + [b"\n", b'9,"open\n', b'7, "sp"\n', b'8,"q" \n',
+                                 b"9,x,\n"])) if odd else b""
     types = {n: k for n, k in kinds.items() if k not in ("text", "stamp")}
-    return header, types, rows, draw(st.sampled_from(["\n", "\r\n"])), tail
+    # Raw-byte oddities csv.writer never writes: spaces around quotes, a trailing
+    # delimiter on every line.
+    edit = draw(st.sampled_from([None] * 4 + ["spaced", "trailing"])) if odd else None
+    return header, types, rows, draw(st.sampled_from(["\n", "\r\n"])), tail, edit
 
 
 def _drawn(tmp_path, monkeypatch, first, second, strategy, incremental) -> list[str]:
     """Load both drawn files (with the first one's types and updated field) both ways;
     the read_by."""
     files = []
-    for n, (header, _, rows, newline, tail) in enumerate((first, second)):
+    for n, (header, _, rows, newline, tail, edit) in enumerate((first, second)):
         path = _csv(tmp_path / f"drawn-{n}.csv", header, rows, newline)
-        path.write_bytes(path.read_bytes() + tail)
+        data = path.read_bytes()
+        if edit == "spaced":
+            data = data.replace(b',"', b', "').replace(b'",', b'" ,')
+        elif edit == "trailing":
+            data = data.replace(newline.encode(), b"," + newline.encode())
+        path.write_bytes(data + tail)
         files.append(path)
     updated = "at" if "at" in first[0] else None
     return _assert_same(tmp_path, monkeypatch, files, types=first[1], strategy=strategy,

@@ -45,6 +45,7 @@ and why it fell back.
 from __future__ import annotations
 
 import csv
+import re
 from dataclasses import dataclass
 from itertools import islice
 
@@ -69,7 +70,8 @@ _BLANK_ID = f"[{_SPACE}]*"
 _TYPED = ("text", "integer", "boolean")  # a number's float text is Python's repr: not here
 _CONTROLS = bytes(c for c in range(32) if c not in b"\t\n\r")
 _DUPLICATES = "ids in the file more than once"
-_UNREADABLE = (duckdb.InvalidInputException, duckdb.ConversionException)
+# Anything DuckDB refuses goes the Python way (which reports its own errors).
+_UNREADABLE = duckdb.Error
 
 
 @dataclass
@@ -98,7 +100,7 @@ class CsvInSql:
         if plan is None:
             return None
         before = file_state(self.reader.path)
-        lines, size = self._line_count()
+        lines, size = self._scan(plan)
         if lines is None:
             return None
         rows = lines - plan.header_lines
@@ -221,10 +223,14 @@ class CsvInSql:
         for failed, why in checks:
             if failed:
                 return self._no(why)
+        if any(c in str(reader.path) for c in "*?[]{}"):
+            return self._no("a file name DuckDB would read as a pattern")
         head = self._head(fmt.header_row)
         if head is None:
             return None
         delimiter = fmt.delimiter or ("\t" if fmt.name == "tsv" else sniff_delimiter(head[-1]))
+        if any(delimiter in text or '"' in text for text in fmt.null_values):
+            return self._no("a null text holding the delimiter or a quote")
         names = header_names(next(csv.reader([head[-1]], delimiter=delimiter)))
         if parser.id_path[0] not in names:
             return self._no(f"no column {parser.id_path[0]!r}")
@@ -262,24 +268,32 @@ class CsvInSql:
             return self._no("a quoted or empty header")
         return text
 
-    def _line_count(self) -> tuple[int | None, int]:
-        """(the file's lines, its unzipped size), or (None, 0) for a lone carriage
-        return (the csv module ends a row there) or a control character other than
-        tab and line ends (DuckDB's JSON writes \\u001F where orjson writes \\u001f)."""
-        newlines = returns = crlf = controls = size = 0
-        last = b""
+    def _scan(self, plan: Plan) -> tuple[int | None, int]:
+        """(the file's lines, its unzipped size), or (None, 0) with why set when its
+        bytes hold what DuckDB's reader and the csv module read differently:
+        a lone carriage return (the csv module ends a row there), a control
+        character but tab and line ends (DuckDB's JSON writes \\u001F where orjson
+        writes \\u001f), spaces between a delimiter and a quote (DuckDB drops them),
+        a line ending in a delimiter that does not close its last field (DuckDB
+        drops one empty field too many). Read in whole lines."""
+        rules = _LineRules(plan.delimiter.encode(), len(plan.names))
+        newlines = size = 0
+        carry = last = b""
         with open_input(self.reader.path) as fh:
-            while block := fh.read(_BLOCK):
-                crlf += block.count(b"\r\n") + (last + block[:1] == b"\r\n")
-                newlines += block.count(b"\n")
-                returns += block.count(b"\r")
-                controls += len(block) - len(block.translate(None, _CONTROLS))
-                size += len(block)
-                last = block[-1:]
-        if returns != crlf or controls:
-            self._no("a control character" if controls else
-                     "a carriage return without a line feed")
-            return None, 0
+            while True:
+                block = fh.read(_BLOCK)
+                data = carry + block
+                cut = data.rfind(b"\n") + 1 if block else len(data)
+                carry, data = data[cut:], data[:cut]
+                why = rules.odd(data)
+                if why is not None:
+                    self._no(why)
+                    return None, 0
+                newlines += data.count(b"\n")
+                size += len(data)
+                last = data[-1:] or last
+                if not block:
+                    break
         return newlines + (1 if last not in (b"", b"\n") else 0), size
 
     def _select(self, plan: Plan, columns: str) -> str:
@@ -375,6 +389,53 @@ def _updated_value(column: str) -> str:
              f"then cast({text} as timestamp) else error('not a timestamp') end")
     return (f"case when {column} is null then null when {stamp} < timestamp '0001-01-01' "
             f"then error('before year 1') else {stamp} end")
+
+
+class _LineRules:
+    """What in a run of whole lines DuckDB's reader would read otherwise (_scan)."""
+
+    def __init__(self, delimiter: bytes, width: int):
+        self.delimiter, self.width = delimiter, width
+        d = re.escape(delimiter)
+        # Each starts with a literal, which re finds fast: a quote after spaces that
+        # follow a delimiter or begin a line; a quote before spaces and a field's end.
+        self.opening = (re.compile(d + rb"[ ]+\""), re.compile(rb"\n[ ]+\""))
+        self.first = re.compile(rb"[ ]+\"")  # at the start of the data (a line's)
+        self.closing = re.compile(rb"\"[ ]+(?:" + d + rb"|\r?\n|$)")
+        self.trailing = re.compile(rb"^[^\n]*" + d + rb"\r?$", re.M)
+
+    def odd(self, data: bytes) -> str | None:
+        if data.count(b"\r") != data.count(b"\r\n"):
+            return "a carriage return without a line feed"
+        if len(data) != len(data.translate(None, _CONTROLS)):
+            return "a control character"
+        if self._spaced_quote(data):
+            return "spaces between a delimiter and a quote"
+        d = self.delimiter
+        if d + b"\n" in data or d + b"\r\n" in data or data.endswith(d):
+            for line in self.trailing.finditer(data):
+                if b'"' in line.group() or line.group().count(d) != self.width - 1:
+                    return "a line ending in a delimiter"
+        return None
+
+    def _spaced_quote(self, data: bytes) -> bool:
+        """A quote with spaces between it and its field's edge, outside a quoted field
+        (inside one a quote is doubled: the quotes before it on its line tell)."""
+        def quotes_before(at: int) -> int:
+            return data.count(b'"', data.rfind(b"\n", 0, at) + 1, at)
+
+        if b' "' in data:
+            if self.first.match(data):
+                return True
+            for pattern in self.opening:
+                for match in pattern.finditer(data):
+                    if quotes_before(match.end() - 1) % 2 == 0:  # it opens a field
+                        return True
+        if b'" ' in data:
+            for match in self.closing.finditer(data):
+                if quotes_before(match.start()) % 2 == 1:  # it closes a field
+                    return True
+        return False
 
 
 def _unreadable(exc: Exception) -> str:
