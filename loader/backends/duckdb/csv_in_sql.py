@@ -24,11 +24,15 @@ counts the blank lines and names the bad byte exactly as it always does:
   are converted in SQL as delimited.typed() converts them), no contract, a
   top-level id column (not a boolean one), an updated field that is a text
   column of the header, if any (its common ISO forms are read in SQL: see
-  _updated_value), UTF-8, at least one null text; the header line is
-  plain (no quote), and so is every line above it; the file (unzipped) has no
-  lone carriage return and no control character but tab and line ends (DuckDB's
-  JSON writes \u001F where orjson writes \u001f); its header has no
-  `workflow_state` column (a soft delete is the portable path's).
+  _updated_value), UTF-8, at least one null text (none holding the
+  delimiter or a quote); a file name without glob characters (DuckDB would
+  read the files the pattern matches); the header line is plain (no quote),
+  and so is every line above it; the header has no `workflow_state` column (a
+  soft delete is the portable path's); the file's bytes (unzipped; _scan,
+  _LineRules) hold no lone carriage return, no control character but tab and
+  line ends (DuckDB's JSON writes \\u001F where orjson writes \\u001f), no
+  spaces between a field's edge and its quote (DuckDB drops them) and no line
+  ending in a delimiter that opens a field too many (DuckDB drops it).
 * after: DuckDB rejected no row; the rows read plus the lines up to the
   header are the file's lines (so no blank line, no field spanning lines:
   line numbers are row numbers); every id is present, not blank and at most
