@@ -186,3 +186,12 @@ def test_readers_csv_bad_quoting_is_a_reject_and_reading_goes_on(tmp_path):
                                                       b'{"id":"3","name":"ok"}']
     assert [(n, why.split(" (")[0].split(":")[0]) for n, why, _ in reader.rejects] == [
         (3, "bad quoting"), (5, "a quoted field is not closed before the end of the file")]
+
+
+def test_csv_settings_for_a_file_that_is_not_csv_are_refused(env):
+    path = _write(env, "students.jsonl", b'{"id": 1, "name": "NA"}\n')
+    for option in (("--null-value", "NA"), ("--type", "id=integer")):
+        out = env.cli("load", path, "--table", TABLE, *option, expect=1).output
+        assert f"{path} is jsonl, but null values or column types were declared" in out, out
+        assert "--format csv" in out and "Traceback" not in out
+    assert env.query(f"select count(*) from {TABLE}")[0][0] == 0

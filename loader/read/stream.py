@@ -24,6 +24,7 @@ from typing import Callable, Iterator
 
 import orjson
 
+from ..errors import InputFileError
 from ..faults import crash_point
 from .cells import Bad
 from .delimited import DelimitedRecords
@@ -77,6 +78,7 @@ class RecordReader:
         self.path = Path(path)
         self.name = name or str(path)  # the file as rejects and errors name it
         self.format = (fmt or FileFormat()).resolved(self.path)
+        _check_csv_settings(self.format, self.name)
         if shape not in (None, "auto"):
             self.shape = shape
         elif self.format.is_lines:
@@ -345,6 +347,18 @@ def _non_finite(value) -> bool:
             elif kind is dict or kind is list:
                 stack.append(v)
     return False
+
+
+def _check_csv_settings(fmt: FileFormat, name: str) -> None:
+    """null_values and types are the CSV reader's: given for another format they
+    would do nothing, so the load is refused instead of ignoring them."""
+    if fmt.name in DELIMITED or (not fmt.types and fmt.null_values == FileFormat.null_values):
+        return
+    raise InputFileError(
+        f"{name} is {fmt.name}, but null values or column types were declared: "
+        "they apply to CSV and TSV only",
+        "Drop --null-value/--type (pipeline.yml: null_values/types) for this source, "
+        "or declare the format with --format csv (format: csv)")
 
 
 def _object_excerpt(value: dict) -> str:
