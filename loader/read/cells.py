@@ -10,6 +10,19 @@ is how many bytes of the input the reader has consumed (for progress).
 
 from __future__ import annotations
 
+from pathlib import Path
+
+
+class RowReader:
+    """What the readers share: the file, its name in messages, its format, and
+    `position` (bytes of the input consumed so far)."""
+
+    def __init__(self, path: Path, fmt, name: str | None = None):
+        self.path = Path(path)
+        self.name = name or str(path)
+        self.fmt = fmt
+        self.position = 0
+
 
 class Bad:
     """A row that cannot be a record: why, and its start as text."""

@@ -24,28 +24,20 @@ from pathlib import Path
 from typing import Iterator
 
 from ..errors import InputFileError
-from .cells import Bad, header_names
+from .cells import Bad, RowReader, header_names
 from .files import open_input
-from .formats import FileFormat
 
 _CANDIDATES = (",", ";", "\t", "|")
 csv.field_size_limit(1 << 30)  # a long text field is a value, not an error
 
 
-class DelimitedRecords:
+class DelimitedRecords(RowReader):
     """Iterate for (row number, record | Bad | None); see cells.py."""
 
-    def __init__(self, path: Path, fmt: FileFormat, name: str | None = None):
-        self.path = Path(path)
-        self.name = name or str(path)
-        self.fmt = fmt
-        self.position = 0
-        self._fh = None
+    _fh = None
 
     def __iter__(self) -> Iterator[tuple[int, object]]:
-        encoding = self.fmt.encoding
-        if encoding.lower().replace("_", "-") in ("utf-8", "utf8"):
-            encoding = "utf-8-sig"  # drops a BOM
+        encoding = "utf-8-sig" if self.fmt.is_utf8 else self.fmt.encoding  # -sig: drops a BOM
         raw = open_input(self.path)
         self._fh = raw
         text = io.TextIOWrapper(raw, encoding=encoding, errors="strict", newline="")

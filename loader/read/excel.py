@@ -30,19 +30,12 @@ from typing import Iterator
 import python_calamine as calamine
 
 from ..errors import InputFileError
-from .cells import Bad, header_names
+from .cells import Bad, RowReader, header_names
 from .files import is_gzip, open_file
-from .formats import FileFormat
 
 
-class SheetRecords:
+class SheetRecords(RowReader):
     """Iterate for (row number, record | Bad | None); see cells.py."""
-
-    def __init__(self, path: Path, fmt: FileFormat, name: str | None = None):
-        self.path = Path(path)
-        self.name = name or str(path)
-        self.fmt = fmt
-        self.position = 0
 
     def __iter__(self) -> Iterator[tuple[int, object]]:
         with tempfile.TemporaryDirectory(prefix="canvas-sheet-") as scratch:

@@ -56,6 +56,10 @@ class FileFormat:
         return replace(self, name=detect(path, self.json_path))
 
     @property
+    def is_utf8(self) -> bool:
+        return self.encoding.lower().replace("_", "-") in ("utf-8", "utf8")
+
+    @property
     def is_lines(self) -> bool:
         """JSON Lines: the fast, line-based readers of lines.py and stream.py."""
         return self.name == "jsonl"

@@ -19,7 +19,7 @@ import ijson
 import orjson
 
 from ..errors import InputFileError
-from .cells import Bad
+from .cells import Bad, RowReader
 from .files import open_input
 from .formats import FileFormat
 
@@ -27,14 +27,12 @@ _KINDS = {list: "an array", str: "a string", int: "a number", float: "a number",
           bool: "a boolean", type(None): "null"}
 
 
-class JsonArrayRecords:
+class JsonArrayRecords(RowReader):
     """Iterate for (element number, record | Bad); see cells.py."""
 
     def __init__(self, path: Path, fmt: FileFormat, name: str | None = None):
-        self.path = Path(path)
-        self.name = name or str(path)
+        super().__init__(path, fmt, name)
         self.json_path = fmt.json_path
-        self.position = 0
 
     @property
     def prefix(self) -> str:

@@ -9,11 +9,10 @@ RecordParser.parse returns for it. Anything else (a parse error, not an
 object, a missing or odd id, a bad or future timestamp, a line the caller
 marks as holding a 20-digit run) returns None, and RecordParser decides.
 
-A source with a data contract reads its lines with lean_contract_parser: the
-same verdicts, and the parsed object checked against the contract, so a line
-is parsed once; a line that breaks it returns None too (the strict parser
-writes the reject, naming the field and the rule). A source without one keeps
-lean_parser, which has no contract to ask about.
+A source with a data contract passes its check: the parsed object is checked
+against the contract, so a line is parsed once; a line that breaks it returns
+None too (the strict parser writes the reject, naming the field and the rule).
+Without a contract the check costs one `is not None` test a line.
 """
 
 from __future__ import annotations
@@ -35,9 +34,11 @@ def _settings(strict: RecordParser) -> tuple:
     return id_path, id_key, upd_path, upd_key, upd_path is not None, strict.future_limit
 
 
-def lean_parser(strict: RecordParser):
+def lean_parser(strict: RecordParser, check=None):
     """A function raw -> (id, hash, updated_at) or None, for strict's settings
-    (plain records only: an envelope is always the strict parser's)."""
+    (plain records only: an envelope is always the strict parser's). With check
+    (contract_check's function for a source with a contract) a record that breaks
+    the contract is None too."""
     if strict.envelope is not None:
         return lambda raw: None
     id_path, id_key, upd_path, upd_key, with_updated, future_limit = _settings(strict)
@@ -61,43 +62,9 @@ def lean_parser(strict: RecordParser):
                     ts = parse_timestamp(value)
                     if ts > future_limit:
                         return None
-            return rid, sha256(dumps(obj, option=sort_keys)).hexdigest(), ts
-        except (ValueError, TypeError, OverflowError):
-            return None
-
-    return parse
-
-
-def lean_contract_parser(strict: RecordParser, check):
-    """lean_parser's function for a source with a contract (check: contract_check's
-    function): also None for a record that breaks it. lean_parser's body again
-    with the check, so that a source without a contract asks nothing per line."""
-    if strict.envelope is not None:
-        return lambda raw: None
-    id_path, id_key, upd_path, upd_key, with_updated, future_limit = _settings(strict)
-    loads, dumps, sort_keys = orjson.loads, orjson.dumps, orjson.OPT_SORT_KEYS
-
-    def parse(raw: bytes):
-        try:
-            obj = loads(raw)
-            if type(obj) is not dict or obj.get("workflow_state") == "deleted":
-                return None
-            rid = obj.get(id_key) if id_key is not None else get_path(obj, id_path)
-            kind = type(rid)
-            if kind is int:
-                rid = str(rid)
-            elif kind is not str or len(rid) > MAX_ID_LENGTH or not rid.strip():
-                return None
-            ts = None
-            if with_updated:
-                value = obj.get(upd_key) if upd_key is not None else get_path(obj, upd_path)
-                if value is not None:
-                    ts = parse_timestamp(value)
-                    if ts > future_limit:
-                        return None
             digest = sha256(dumps(obj, option=sort_keys)).hexdigest()
-            if check(obj) is not None:  # hashed first: the check cannot touch the hash
-                return None
+            if check is not None and check(obj) is not None:  # after the hash: the
+                return None  # check cannot touch what is hashed
             return rid, digest, ts
         except (ValueError, TypeError, OverflowError):
             return None

@@ -33,7 +33,7 @@ from .envelopes import CONTENT_KEYS, DELETE, SHAPES, SOFT_DELETE, UPSERT, shape_
 from .excel import SheetRecords
 from .formats import DELIMITED, FileFormat
 from .json_array import JsonArrayRecords
-from .lean import lean_contract_parser, lean_parser
+from .lean import lean_parser
 from .profile import KeyProfile
 from .lines import LineRules, blocks
 from .records import LONG_DIGITS, RecordParser, Reject, excerpt
@@ -102,8 +102,7 @@ class RecordReader:
             self._lean = lean_parser(self.parser) if lean else (lambda raw: None)
             self._parse = self.parser.parse
         else:
-            self._lean = lean_contract_parser(self.parser, check) if lean else \
-                (lambda raw: None)
+            self._lean = lean_parser(self.parser, check) if lean else (lambda raw: None)
             self._parse = lambda raw: self.parser.parse_checked(raw, check)
         self.rejects: list[tuple[int, str, str]] = []
         self.rows_read = self.blank_lines = self.bytes_read = 0

@@ -152,15 +152,11 @@ class CsvInSql:
             return self._undo("rows without a usable id")
         except _UNREADABLE as exc:
             return self._undo(_unreadable(exc))
-        why = self._check(spec.raw, rows, before)
-        if why is None and backend.scalar(
-                f"select count(*) - count(distinct id) from {spec.raw}"):
-            why = _DUPLICATES
+        why, new_max = self._check(spec.raw, rows, before, ids_once=True)
         if why is not None:
             return self._undo(why)
-        new_max = backend.scalar(f"select max(record_updated_at) from {spec.raw}")
         return Staged(self.reader, records=rows,
-                      first_load=FirstLoad(ingested_at, rows, new_max))
+                      first_load=InsertedFirstLoad(ingested_at, rows, new_max))
 
     def _stage_table(self, plan: Plan, rows: int, before) -> Staged | None:
         """Raw holds rows already (or the file repeats ids): _stage gets the rows with
@@ -181,33 +177,37 @@ class CsvInSql:
             return self._undo(_unreadable(exc), in_transaction=False)
         finally:
             backend.execute("set preserve_insertion_order = false")
-        why = self._check("_stage", rows, before)
+        why, _ = self._check("_stage", rows, before)
         if why is not None:
             return self._undo(why, in_transaction=False)
         return Staged(self.reader, records=rows)
 
-    def _check(self, table: str, rows: int, before) -> str | None:
-        """Why the rows DuckDB wrote into table are not the portable path's, or None."""
+    def _check(self, table: str, rows: int, before, ids_once: bool = False) -> tuple:
+        """(why the rows DuckDB wrote into table are not the portable path's, or None;
+        their latest record_updated_at). ids_once: an id twice is a why, too
+        (_DUPLICATES)."""
         backend = self.backend
         rejected = backend.scalar("select count(*) from _csv_rejects")
         if rejected:
-            return f"{rejected} rows DuckDB rejected"
-        written = backend.scalar(f"select count(*) from {table}")
+            return f"{rejected} rows DuckDB rejected", None
+        repeated = "count(*) - count(distinct id)" if ids_once else "0"
+        written, bad_ids, future, repeated, new_max = backend.execute(
+            "select count(*), count(*) filter (where id is null or length(id) > ? "
+            "or regexp_full_match(id, ?)), count(*) filter (where record_updated_at > ?), "
+            f"{repeated}, max(record_updated_at) from {table}",
+            (MAX_ID_LENGTH, _BLANK_ID, self.reader.parser.future_limit)).fetchall()[0]
         if written != rows:
-            return (f"{rows} lines after the header for {written} rows (blank lines, or "
-                    "fields spanning lines)")
-        bad_ids = backend.scalar(
-            f"select count(*) from {table} where id is null or length(id) > ? "
-            "or regexp_full_match(id, ?)", (MAX_ID_LENGTH, _BLANK_ID))
-        if bad_ids:
-            return f"{bad_ids} rows without a usable id"
-        future = backend.scalar(f"select count(*) from {table} where record_updated_at > ?",
-                                (self.reader.parser.future_limit,))
-        if future:
-            return f"{future} rows updated in the future"
-        if file_state(self.reader.path) != before:
-            return "the file changed while DuckDB read it"
-        return None
+            why = (f"{rows} lines after the header for {written} rows (blank lines, or "
+                   "fields spanning lines)")
+        elif bad_ids:
+            why = f"{bad_ids} rows without a usable id"
+        elif future:
+            why = f"{future} rows updated in the future"
+        elif file_state(self.reader.path) != before:
+            why = "the file changed while DuckDB read it"
+        else:
+            why = _DUPLICATES if repeated else None
+        return why, new_max
 
     def _plan(self) -> Plan | None:
         """The reader settings, or None (why set) when the portable path must read it."""
@@ -221,7 +221,7 @@ class CsvInSql:
             (reader.with_updated and len(parser.updated_path) != 1, "a nested updated field"),
             (reader.shape != "plain", f"shape {reader.shape}"),
             (len(parser.id_path) != 1, "a nested id field"),
-            (fmt.encoding.lower().replace("_", "-") not in ("utf-8", "utf8"), "not UTF-8"),
+            (not fmt.is_utf8, "not UTF-8"),
             (not fmt.null_values, "no null text"),
         )
         for failed, why in checks:
@@ -359,7 +359,7 @@ class CsvInSql:
         return None
 
 
-class FirstLoad:
+class InsertedFirstLoad:
     """apply() of a first load that went straight into raw: nothing to fix up (no
     id twice; incremental with a watermark goes through _stage)."""
 
